@@ -1,0 +1,7 @@
+import { jobEventDefinitions } from './events/job.events';
+import { jobCommandDefinitions } from './commands/job.commands';
+import { MessageRegistry } from './registry';
+
+/** Every event type Gantry knows, at its current version, with upcasters for the old ones. */
+export const eventRegistry = new MessageRegistry([...jobEventDefinitions]);
+export const commandRegistry = new MessageRegistry([...jobCommandDefinitions]);

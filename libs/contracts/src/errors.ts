@@ -1,0 +1,59 @@
+/**
+ * The one error model (CONVENTIONS.md #6): a stable code, whether retrying can help, and a detail
+ * that is safe to show to the caller. The domain throws these; the edges map `code` to an HTTP or
+ * gRPC status, or to ack / nak / term on a message.
+ */
+export const ErrorCodes = {
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  STREAM_VERSION_CONFLICT: 'STREAM_VERSION_CONFLICT',
+  UNKNOWN_EVENT_TYPE: 'UNKNOWN_EVENT_TYPE',
+  UNSUPPORTED_SCHEMA_VERSION: 'UNSUPPORTED_SCHEMA_VERSION',
+  INVALID_SUBJECT_TOKEN: 'INVALID_SUBJECT_TOKEN',
+  ILLEGAL_TRANSITION: 'ILLEGAL_TRANSITION',
+  NOT_FOUND: 'NOT_FOUND',
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  LEASE_STALE_EPOCH: 'LEASE_STALE_EPOCH',
+  TIMEOUT: 'TIMEOUT',
+  UNAVAILABLE: 'UNAVAILABLE',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface GantryErrorOptions {
+  readonly retryable?: boolean;
+  readonly details?: Readonly<Record<string, unknown>>;
+  readonly cause?: unknown;
+}
+
+export class GantryError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: GantryErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GantryError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): {
+    code: ErrorCode;
+    message: string;
+    retryable: boolean;
+    details: Record<string, unknown>;
+  } {
+    return {
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      details: { ...this.details },
+    };
+  }
+}
+
+export const isGantryError = (err: unknown): err is GantryError => err instanceof GantryError;
+
+/** Whether a failure is worth retrying: our own errors say so; anything unknown is assumed transient. */
+export const isRetryable = (err: unknown): boolean => (isGantryError(err) ? err.retryable : true);

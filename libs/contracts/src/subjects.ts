@@ -1,0 +1,100 @@
+import { GantryError, ErrorCodes } from './errors';
+import {
+  SubjectTokenSchema,
+  TENANT_ID_PATTERN,
+  SYSTEM_TENANT,
+  parseStreamId,
+  type StreamId,
+} from './ids';
+
+/**
+ * The subject catalogue: the only code in Gantry that builds NATS subject strings
+ * (ARCHITECTURE.md, "Subjects"). The namespace is `gantry` in production; tests pass their own
+ * so that runs sharing one nats-server never see each other's traffic.
+ *
+ *   commands  <ns>.cmd.<service>.<verb>
+ *   events    <ns>.evt.<tenant>.<aggregate>.<id>.<EventType>
+ *   logs      <ns>.log.<tenant>.<jobId>.<attempt>.<rank>
+ *   agents    <ns>.node.<nodeId>.<kind>
+ *   dead      <ns>.dlq.<consumer>
+ */
+export const DEFAULT_NAMESPACE = 'gantry';
+
+const token = (what: string, value: string | number): string => {
+  const text = String(value);
+  const parsed = SubjectTokenSchema.safeParse(text);
+  if (!parsed.success) {
+    throw new GantryError(
+      ErrorCodes.INVALID_SUBJECT_TOKEN,
+      `invalid ${what} for a subject: ${JSON.stringify(text)}`,
+      {
+        details: { what, value: text },
+      },
+    );
+  }
+  return text;
+};
+
+const tenantToken = (tenant: string): string => {
+  if (tenant !== SYSTEM_TENANT && !TENANT_ID_PATTERN.test(tenant)) {
+    throw new GantryError(
+      ErrorCodes.INVALID_SUBJECT_TOKEN,
+      `invalid tenant for a subject: ${JSON.stringify(tenant)}`,
+      {
+        details: { what: 'tenant', value: tenant },
+      },
+    );
+  }
+  return tenant;
+};
+
+export type ServiceName =
+  'gateway' | 'admission' | 'scheduler' | 'controller' | 'staging' | 'logrelay' | 'agent';
+
+export interface SubjectCatalogue {
+  readonly namespace: string;
+  command(service: ServiceName, verb: string): string;
+  /** All commands for one service, for its queue-group subscription. */
+  commandsOf(service: ServiceName): string;
+  event(tenant: string, streamId: StreamId, eventType: string): string;
+  /** Every event: what the JetStream event stream captures. */
+  allEvents(): string;
+  eventsOfTenant(tenant: string): string;
+  eventsOfAggregate(aggregate: string): string;
+  eventsOfStream(tenant: string, streamId: StreamId): string;
+  log(tenant: string, jobId: string, attempt: number, rank: number): string;
+  logsOfJob(tenant: string, jobId: string): string;
+  allLogs(): string;
+  node(nodeId: string, kind: string): string;
+  allNodeTraffic(): string;
+  deadLetter(consumer: string): string;
+  allDeadLetters(): string;
+}
+
+export const createSubjects = (namespace: string = DEFAULT_NAMESPACE): SubjectCatalogue => {
+  const ns = token('namespace', namespace);
+  return {
+    namespace: ns,
+    command: (service, verb) => `${ns}.cmd.${token('service', service)}.${token('verb', verb)}`,
+    commandsOf: (service) => `${ns}.cmd.${token('service', service)}.*`,
+    event: (tenant, streamId, eventType) => {
+      const { aggregate, id } = parseStreamId(streamId);
+      return `${ns}.evt.${tenantToken(tenant)}.${token('aggregate', aggregate)}.${token('id', id)}.${token('event type', eventType)}`;
+    },
+    allEvents: () => `${ns}.evt.>`,
+    eventsOfTenant: (tenant) => `${ns}.evt.${tenantToken(tenant)}.>`,
+    eventsOfAggregate: (aggregate) => `${ns}.evt.*.${token('aggregate', aggregate)}.>`,
+    eventsOfStream: (tenant, streamId) => {
+      const { aggregate, id } = parseStreamId(streamId);
+      return `${ns}.evt.${tenantToken(tenant)}.${token('aggregate', aggregate)}.${token('id', id)}.*`;
+    },
+    log: (tenant, jobId, attempt, rank) =>
+      `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.${token('attempt', attempt)}.${token('rank', rank)}`,
+    logsOfJob: (tenant, jobId) => `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.>`,
+    allLogs: () => `${ns}.log.>`,
+    node: (nodeId, kind) => `${ns}.node.${token('node id', nodeId)}.${token('kind', kind)}`,
+    allNodeTraffic: () => `${ns}.node.>`,
+    deadLetter: (consumer) => `${ns}.dlq.${token('consumer', consumer)}`,
+    allDeadLetters: () => `${ns}.dlq.>`,
+  };
+};
