@@ -35,6 +35,20 @@ const token = (what: string, value: string | number): string => {
   return text;
 };
 
+/** Attempts and ranks are counters: a '-1' would be a legal token but a meaningless address. */
+const counterToken = (what: string, value: number): string => {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new GantryError(
+      ErrorCodes.INVALID_SUBJECT_TOKEN,
+      `invalid ${what} for a subject: ${value}`,
+      {
+        details: { what, value },
+      },
+    );
+  }
+  return String(value);
+};
+
 const tenantToken = (tenant: string): string => {
   if (tenant !== SYSTEM_TENANT && !TENANT_ID_PATTERN.test(tenant)) {
     throw new GantryError(
@@ -89,7 +103,7 @@ export const createSubjects = (namespace: string = DEFAULT_NAMESPACE): SubjectCa
       return `${ns}.evt.${tenantToken(tenant)}.${token('aggregate', aggregate)}.${token('id', id)}.*`;
     },
     log: (tenant, jobId, attempt, rank) =>
-      `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.${token('attempt', attempt)}.${token('rank', rank)}`,
+      `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.${counterToken('attempt', attempt)}.${counterToken('rank', rank)}`,
     logsOfJob: (tenant, jobId) => `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.>`,
     allLogs: () => `${ns}.log.>`,
     node: (nodeId, kind) => `${ns}.node.${token('node id', nodeId)}.${token('kind', kind)}`,
