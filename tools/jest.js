@@ -25,7 +25,10 @@ async function main() {
     testEnvironment: 'node',
     testMatch: [`<rootDir>/${tier.match}`],
     testPathIgnorePatterns: ['/node_modules/'],
-    transform: { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] },
+    transform: { '^.+\\.[tj]s$': ['@swc/jest', { ...swc, swcrc: false }] },
+    // Nest 12 ships only ES modules, which Jest's CommonJS runtime on Node 20 cannot require():
+    // compile them to CommonJS like our own code.
+    transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
     moduleFileExtensions: ['ts', 'js', 'json'],
     testTimeout: tier.timeout,
     maxWorkers: tier.workers,
