@@ -1,16 +1,23 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createSubjects, eventRegistry, type EventEnvelope } from '@gantry/contracts';
+import {
+  createSubjects,
+  eventRegistry,
+  type EventEnvelope,
+  type SubjectCatalogue,
+} from '@gantry/contracts';
 import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
 import { connectNats, deleteStreams, ensureStreams, streamNames } from '@gantry/messaging';
 import { createTestDatabase, resolveServerUrls, uniqueName, WORKSPACE_ROOT } from '@gantry/testing';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'pg';
 
 /**
  * Commit-to-consumer latency through the real publisher process: events appended at a paced
  * rate, each in its own transaction; the time an append returns (committed) is compared with the
  * time an ordered JetStream consumer receives the event.
+ * A bare JetStream publish-to-consume at the same pace runs after it as the baseline.
  * Usage: node tools/run.js bench/publisher/main.ts [events/s] [seconds]
  */
 const RATE = Number(process.argv[2] ?? 1_000);
@@ -22,6 +29,67 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 const percentile = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+
+const f = (ms: number): string => `${ms.toFixed(1)} ms`;
+
+/** Calls `fire(i)` for i in [0, total) at RATE per second; returns the seconds it took. */
+const paced = async (total: number, fire: (i: number) => void): Promise<number> => {
+  const started = now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((now() - started) / 1_000) * RATE));
+    for (; sent < due; sent += 1) fire(sent);
+    await new Promise((r) => setTimeout(r, TICK_MS));
+  }
+  return (now() - started) / 1_000;
+};
+
+/**
+ * The baseline, in the same run: the same pace and payload size published straight to JetStream
+ * (with a dedupe id, as the publisher does) and consumed the same way; no store, no publisher.
+ */
+const bareJetStreamLatencies = async (
+  nc: NatsConnection,
+  subjects: SubjectCatalogue,
+  total: number,
+): Promise<number[]> => {
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(streamNames(subjects).events, {
+    deliver_policy: DeliverPolicy.New,
+  });
+  const messages = await consumer.consume();
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const consuming = (async () => {
+    for await (const msg of messages) {
+      const sent = sentAt.get(msg.headers?.get('Nats-Msg-Id') ?? '');
+      if (sent !== undefined) latencies.push(now() - sent);
+      if (latencies.length >= total) break;
+    }
+  })();
+  const payload = JSON.stringify({
+    id: randomUUID(),
+    type: 'JobAdmitted',
+    data: { jobId: 'x'.repeat(36) },
+    metadata: {},
+  });
+  const publishes: Promise<unknown>[] = [];
+  await paced(total, (i) => {
+    const id = randomUUID();
+    sentAt.set(id, now());
+    publishes.push(
+      js.publish(subjects.event('acme', `job-bare${i % STREAMS}`, 'JobAdmitted'), payload, {
+        msgID: id,
+      }),
+    );
+  });
+  await Promise.all(publishes);
+  const timeout = setTimeout(() => void messages.close(), 30_000);
+  await consuming;
+  clearTimeout(timeout);
+  await messages.close();
+  return latencies.sort((a, b) => a - b);
+};
 
 const main = async (): Promise<void> => {
   const db = await createTestDatabase('gantry_bench_pub');
@@ -94,15 +162,8 @@ const main = async (): Promise<void> => {
       });
     };
 
-    const started = now();
-    let sent = 0;
-    while (sent < total) {
-      const due = Math.min(total, Math.floor(((now() - started) / 1_000) * RATE));
-      for (; sent < due; sent += 1) appendOne(streams[sent % STREAMS]!);
-      await new Promise((r) => setTimeout(r, TICK_MS));
-    }
+    const appendSeconds = await paced(total, (i) => appendOne(streams[i % STREAMS]!));
     await Promise.all(streams.map((s) => s.tail));
-    const appendSeconds = (now() - started) / 1_000;
     const timeout = setTimeout(() => void messages.close(), 30_000);
     await consuming;
     clearTimeout(timeout);
@@ -113,13 +174,17 @@ const main = async (): Promise<void> => {
       return received === undefined ? [] : [received - committed];
     });
     latencies.sort((a, b) => a - b);
-    const f = (ms: number) => `${ms.toFixed(1)} ms`;
     console.log(
       `publisher commit-to-consumer latency, ${total} events at ${RATE}/s (achieved ${(total / appendSeconds).toFixed(0)}/s)`,
     );
     console.log(`received ${latencies.length}/${committedAt.size}`);
+    const baseline = await bareJetStreamLatencies(nc, subjects, total);
+    const row = (name: string, l: readonly number[]) =>
+      `${name.padEnd(34)} p50 ${f(percentile(l, 50))}  p90 ${f(percentile(l, 90))}  p99 ${f(percentile(l, 99))}  max ${f(l[l.length - 1] ?? NaN)}`;
+    console.log(row('store -> publisher -> consumer', latencies));
+    console.log(row('baseline: bare JetStream publish', baseline));
     console.log(
-      `p50 ${f(percentile(latencies, 50))}  p90 ${f(percentile(latencies, 90))}  p99 ${f(percentile(latencies, 99))}  max ${f(latencies[latencies.length - 1] ?? NaN)}`,
+      `added by the store and publisher: p50 +${f(percentile(latencies, 50) - percentile(baseline, 50))}, p99 +${f(percentile(latencies, 99) - percentile(baseline, 99))}`,
     );
   } finally {
     publisher.kill('SIGTERM');
