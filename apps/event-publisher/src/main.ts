@@ -8,6 +8,7 @@ import {
 import { connectNats, ensureStreams } from '@gantry/messaging';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'pg';
+import { startTelemetry } from '@gantry/telemetry';
 import { readPublisherConfig } from './config';
 
 /**
@@ -21,6 +22,9 @@ const log = (event: string, fields: Readonly<Record<string, unknown>> = {}): voi
 };
 
 const main = async (): Promise<void> => {
+  // Events carry their appender's traceparent; the publisher copies it into the NATS headers, so
+  // the trace that began at the append continues into every consumer.
+  const telemetry = startTelemetry({ serviceName: 'event-publisher' });
   const config = readPublisherConfig(process.env);
   const subjects = createSubjects(config.namespace);
 
@@ -61,6 +65,7 @@ const main = async (): Promise<void> => {
       await publisher.stop();
       await nc.drain();
       await pool.end();
+      await telemetry.shutdown();
       process.exit(0);
     })();
   };
