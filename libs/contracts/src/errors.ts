@@ -13,6 +13,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'NOT_FOUND',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   LEASE_STALE_EPOCH: 'LEASE_STALE_EPOCH',
+  /** A retry's backoff has not elapsed yet: worth trying again after `details.notBefore`. */
+  BACKOFF_NOT_ELAPSED: 'BACKOFF_NOT_ELAPSED',
   TIMEOUT: 'TIMEOUT',
   UNAVAILABLE: 'UNAVAILABLE',
   INTERNAL: 'INTERNAL',

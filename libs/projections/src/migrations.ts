@@ -70,7 +70,46 @@ export class CreateJobSummary1763910000001 implements MigrationInterface {
   }
 }
 
+/**
+ * The lifecycle's columns (FEATURES.md D1, issue 3): attempt, lease epoch, the gang with its
+ * ranks, per-rank exit codes, and the lifecycle's timestamps. Defaults describe a job that has
+ * only been submitted, so rows written before this migration stay true until a rebuild.
+ */
+export class AddJobSummaryLifecycle1763910000002 implements MigrationInterface {
+  name = 'AddJobSummaryLifecycle1763910000002';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      ALTER TABLE job_summary
+        ADD COLUMN attempt          integer NOT NULL DEFAULT 0,
+        ADD COLUMN lease_epoch      integer NOT NULL DEFAULT 0,
+        ADD COLUMN assigned_nodes   jsonb NOT NULL DEFAULT '[]',
+        ADD COLUMN exit_codes       jsonb NOT NULL DEFAULT '[]',
+        ADD COLUMN cancel_requested boolean NOT NULL DEFAULT false,
+        ADD COLUMN not_before       timestamptz,
+        ADD COLUMN admitted_at      timestamptz,
+        ADD COLUMN queued_at        timestamptz,
+        ADD COLUMN started_at       timestamptz,
+        ADD COLUMN finished_at      timestamptz`);
+    // The gateway's list filtered by state (FEATURES.md A1: GET /v1/jobs?state=).
+    await queryRunner.query(
+      'CREATE INDEX job_summary_tenant_state_submitted ON job_summary (tenant, state, submitted_at DESC, job_id)',
+    );
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query('DROP INDEX job_summary_tenant_state_submitted');
+    await queryRunner.query(`
+      ALTER TABLE job_summary
+        DROP COLUMN attempt, DROP COLUMN lease_epoch, DROP COLUMN assigned_nodes,
+        DROP COLUMN exit_codes, DROP COLUMN cancel_requested, DROP COLUMN not_before,
+        DROP COLUMN admitted_at, DROP COLUMN queued_at, DROP COLUMN started_at,
+        DROP COLUMN finished_at`);
+  }
+}
+
 export const projectionMigrations = [
   CreateProjectionBookkeeping1763910000000,
   CreateJobSummary1763910000001,
+  AddJobSummaryLifecycle1763910000002,
 ];

@@ -1,16 +1,149 @@
 import { z } from 'zod';
 import { JobSpecSchema } from '../job-spec';
 import { defineMessage } from '../registry';
+import { RankAssignmentSchema } from '../events/job.events';
 
-/** Commands: intents, named in the imperative. The answer may be a refusal. */
+/**
+ * Commands: intents, named in the imperative. The answer may be a refusal. The job aggregate
+ * (@gantry/domain) decides each one against the job's state; these are their wire shapes.
+ *
+ * A command addresses an existing job by `jobId`, except SubmitJob: the job's identity (tenant
+ * and id) is the stream the handler opens, chosen before the job exists.
+ *
+ * Worker-side commands carry the `leaseEpoch` of the lease they act under; a stale one is
+ * refused (ARCHITECTURE.md invariant 5). Commands that may end an attempt carry `retryJitter`,
+ * the random draw for the retry's full-jitter backoff: randomness is an input, so a decision
+ * replays the same (CONVENTIONS.md, "time, ids and randomness are inputs").
+ */
+const JobIdField = z.string().min(1).max(128);
+const LeaseEpochField = z.number().int().min(1);
+const Actor = z.string().min(1).max(200);
+/** A uniform draw in [0, 1): the backoff is `retryJitter * min(max, initial * 2^(n-1))`. */
+const RetryJitter = z.number().min(0).lt(1);
+
 export const SubmitJob = defineMessage(
   'SubmitJob',
   1,
   z.strictObject({ spec: JobSpecSchema, idempotencyKey: z.string().min(1).max(256).nullable() }),
 );
+export const AdmitJob = defineMessage('AdmitJob', 1, z.strictObject({ jobId: JobIdField }));
+export const RejectJob = defineMessage(
+  'RejectJob',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    code: z.string().min(1).max(100),
+    reason: z.string().min(1).max(2_000),
+    details: z.record(z.string(), z.unknown()).default({}),
+  }),
+);
+export const BlockJob = defineMessage(
+  'BlockJob',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    waitingOn: z.array(z.string().min(1).max(200)).min(1).max(256),
+  }),
+);
+export const QueueJob = defineMessage('QueueJob', 1, z.strictObject({ jobId: JobIdField }));
+export const HoldJob = defineMessage(
+  'HoldJob',
+  1,
+  z.strictObject({ jobId: JobIdField, reason: z.string().max(2_000).default(''), heldBy: Actor }),
+);
+export const ReleaseJob = defineMessage(
+  'ReleaseJob',
+  1,
+  z.strictObject({ jobId: JobIdField, releasedBy: Actor }),
+);
+/** From the scheduler, which owns leases and their epochs; the job checks they only grow. */
+export const LeaseJob = defineMessage(
+  'LeaseJob',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    leaseEpoch: LeaseEpochField,
+    nodes: z.array(RankAssignmentSchema).min(1).max(1_024),
+    leaseExpiresAt: z.iso.datetime({ offset: true }),
+  }),
+);
+export const StartStaging = defineMessage(
+  'StartStaging',
+  1,
+  z.strictObject({ jobId: JobIdField, leaseEpoch: LeaseEpochField }),
+);
+export const StartAttempt = defineMessage(
+  'StartAttempt',
+  1,
+  z.strictObject({ jobId: JobIdField, leaseEpoch: LeaseEpochField }),
+);
+/** One rank's process exited (from the agent running it). */
+export const ReportAttemptExit = defineMessage(
+  'ReportAttemptExit',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    leaseEpoch: LeaseEpochField,
+    rank: z.number().int().min(0).max(1_023),
+    exitCode: z.number().int().min(0).max(255),
+    retryJitter: RetryJitter,
+  }),
+);
+/** A node of the gang missed its heartbeats (D2); from the controller's detector. */
+export const ReportNodeLost = defineMessage(
+  'ReportNodeLost',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    leaseEpoch: LeaseEpochField,
+    nodeId: z.string().min(1).max(128),
+    retryJitter: RetryJitter,
+  }),
+);
+/**
+ * The scheduler reaped the lease (C4). Renewals live on the scheduler's lease stream, not the
+ * job's, so the job does not second-guess the expiry time; it only checks the epoch.
+ */
+export const ExpireLease = defineMessage(
+  'ExpireLease',
+  1,
+  z.strictObject({ jobId: JobIdField, leaseEpoch: LeaseEpochField, retryJitter: RetryJitter }),
+);
+/** `requestedBy` is optional on the wire for v1 senders; handlers fill it from the actor. */
 export const CancelJob = defineMessage(
   'CancelJob',
   1,
-  z.strictObject({ jobId: z.string().min(1).max(128), reason: z.string().max(2_000).default('') }),
+  z.strictObject({
+    jobId: JobIdField,
+    reason: z.string().max(2_000).default(''),
+    requestedBy: Actor.optional(),
+  }),
 );
-export const jobCommandDefinitions = [SubmitJob, CancelJob] as const;
+
+export const jobCommandDefinitions = [
+  SubmitJob,
+  AdmitJob,
+  RejectJob,
+  BlockJob,
+  QueueJob,
+  HoldJob,
+  ReleaseJob,
+  LeaseJob,
+  StartStaging,
+  StartAttempt,
+  ReportAttemptExit,
+  ReportNodeLost,
+  ExpireLease,
+  CancelJob,
+] as const;
+
+type CommandOf<D> = D extends {
+  type: infer TType extends string;
+  schema: infer TSchema extends z.ZodType;
+}
+  ? { readonly type: TType; readonly data: z.output<TSchema> }
+  : never;
+
+/** The union of job commands, derived from the definitions: `{ type, data }`, readonly data. */
+export type JobCommand = CommandOf<(typeof jobCommandDefinitions)[number]>;
+export type JobCommandType = JobCommand['type'];

@@ -5,10 +5,34 @@ import type { DomainEvent } from '../envelope';
 
 /**
  * Job events: facts, named in the past tense. The controller is their only writer
- * (ARCHITECTURE.md). The lifecycle issue extends this set; these are the first ones the
- * foundation needs to prove the store, the bus and a projection end to end.
+ * (ARCHITECTURE.md), through the job aggregate in @gantry/domain, which holds the state machine
+ * these facts move through (FEATURES.md D1).
+ *
+ * Every fact the lifecycle added carries its own time in its data (`queuedAt`, `startedAt`, ...):
+ * the aggregate folds data only, so a replay needs no envelope to know when things happened.
+ * JobSubmitted, JobRejected and JobCancelled predate that; each gained an optional time field.
+ * Optional keeps every recorded event readable at its version, which a new required field
+ * would not; readers fall back to the envelope's `occurredAt` where it is absent.
+ *
+ * Intent and fact are named apart (as Armada does): JobCancelRequested is what someone asked
+ * for while processes may still run; JobCancelled is the fact once nothing runs.
  */
 const JobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+const Timestamp = z.iso.datetime({ offset: true });
+const Attempt = z.number().int().min(1);
+const LeaseEpoch = z.number().int().min(1);
+const Reason = z.string().min(1).max(4_000);
+const Rank = z.number().int().min(0).max(1_023);
+/** A process exit status; 128 + n is the shell's convention for "killed by signal n". */
+const ExitCode = z.number().int().min(0).max(255);
+const NodeId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+
+/** One node of the gang and the rank it runs (rank 0 coordinates: FEATURES.md E3). */
+export const RankAssignmentSchema = z.strictObject({ nodeId: NodeId, rank: Rank });
+export type RankAssignment = z.output<typeof RankAssignmentSchema>;
+
+/** Per-rank exit codes of one attempt, indexed by rank; null where a rank never reported. */
+export const ExitCodesSchema = z.array(ExitCode.nullable()).max(1_024);
 
 /**
  * JobSubmitted v1 was the pre-release shape: memory in decimal megabytes (`memoryMb`) and the
@@ -26,6 +50,7 @@ export const JobSubmittedData = z.strictObject({
   jobId: JobId,
   spec: JobSpecSchema,
   idempotencyKey: z.string().max(256).nullable(),
+  submittedAt: Timestamp.optional(),
 });
 
 const MB_PER_MIB = 1.048576;
@@ -48,7 +73,7 @@ export const JobSubmitted = defineMessage('JobSubmitted', 2, JobSubmittedData, {
 
 export const JobAdmittedData = z.strictObject({
   jobId: JobId,
-  admittedAt: z.iso.datetime({ offset: true }),
+  admittedAt: Timestamp,
 });
 export const JobAdmitted = defineMessage('JobAdmitted', 1, JobAdmittedData);
 
@@ -57,21 +82,194 @@ export const JobRejectedData = z.strictObject({
   code: z.string().min(1),
   reason: z.string().min(1).max(2_000),
   details: z.record(z.string(), z.unknown()).default({}),
+  rejectedAt: Timestamp.optional(),
 });
 export const JobRejected = defineMessage('JobRejected', 1, JobRejectedData);
 
+/** Waiting on dependencies (D1 BLOCKED): nothing may be leased until they are done. */
+export const JobBlockedData = z.strictObject({
+  jobId: JobId,
+  waitingOn: z.array(z.string().min(1).max(200)).min(1).max(256),
+  blockedAt: Timestamp,
+});
+export const JobBlocked = defineMessage('JobBlocked', 1, JobBlockedData);
+
+/** In the queue: the scheduler may lease it. */
+export const JobQueuedData = z.strictObject({
+  jobId: JobId,
+  queuedAt: Timestamp,
+});
+export const JobQueued = defineMessage('JobQueued', 1, JobQueuedData);
+
+export const JobHeldData = z.strictObject({
+  jobId: JobId,
+  reason: z.string().max(2_000),
+  heldBy: z.string().min(1).max(200),
+  heldAt: Timestamp,
+});
+export const JobHeld = defineMessage('JobHeld', 1, JobHeldData);
+
+/** `releasedTo` is where the hold found the job: the fact says where it went, for every reader. */
+export const JobReleasedData = z.strictObject({
+  jobId: JobId,
+  releasedTo: z.enum(['ADMITTED', 'BLOCKED', 'QUEUED']),
+  releasedBy: z.string().min(1).max(200),
+  releasedAt: Timestamp,
+});
+export const JobReleased = defineMessage('JobReleased', 1, JobReleasedData);
+
+/**
+ * The gang's nodes are locked by the lease (E3): all of them, each with its rank. The epoch is
+ * the fencing token every worker-side report must carry (ARCHITECTURE.md invariant 5).
+ */
+export const JobLeasedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  nodes: z.array(RankAssignmentSchema).min(1).max(1_024),
+  leaseExpiresAt: Timestamp,
+  leasedAt: Timestamp,
+});
+export const JobLeased = defineMessage('JobLeased', 1, JobLeasedData);
+
+export const JobStagingStartedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  stagingStartedAt: Timestamp,
+});
+export const JobStagingStarted = defineMessage('JobStagingStarted', 1, JobStagingStartedData);
+
+/** The attempt's processes are running (D1 RUNNING). */
+export const JobStartedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  startedAt: Timestamp,
+});
+export const JobStarted = defineMessage('JobStarted', 1, JobStartedData);
+
+/** One rank's process exited. The attempt's outcome follows from all of them (gang semantics). */
+export const RankExitedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  rank: Rank,
+  nodeId: NodeId,
+  exitCode: ExitCode,
+  exitedAt: Timestamp,
+});
+export const RankExited = defineMessage('RankExited', 1, RankExitedData);
+
+/** The lease lapsed (reaped by the scheduler): the attempt is over, whatever its processes do. */
+export const LeaseExpiredData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  expiredAt: Timestamp,
+});
+export const LeaseExpired = defineMessage('LeaseExpired', 1, LeaseExpiredData);
+
+/**
+ * One attempt failed: a rank exited non-zero, or a node of the gang was lost. A job-level fact
+ * (retry scheduled, failed, dead-lettered) always follows it in the same decision.
+ */
+export const AttemptFailedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  reason: Reason,
+  exitCodes: ExitCodesSchema,
+  nodeLost: NodeId.optional(),
+  failedAt: Timestamp,
+});
+export const AttemptFailed = defineMessage('AttemptFailed', 1, AttemptFailedData);
+
+/** Back to the queue for another attempt, after a backoff (D3). */
+export const JobRetryScheduledData = z.strictObject({
+  jobId: JobId,
+  nextAttempt: z.number().int().min(2),
+  backoffSeconds: z.number().min(0),
+  notBefore: Timestamp,
+  scheduledAt: Timestamp,
+});
+export const JobRetryScheduled = defineMessage('JobRetryScheduled', 1, JobRetryScheduledData);
+
+export const JobSucceededData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  exitCodes: ExitCodesSchema,
+  succeededAt: Timestamp,
+});
+export const JobSucceeded = defineMessage('JobSucceeded', 1, JobSucceededData);
+
+/** Failed for good without spending the budget: a non-retryable exit code. */
+export const JobFailedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  reason: Reason,
+  failedAt: Timestamp,
+});
+export const JobFailed = defineMessage('JobFailed', 1, JobFailedData);
+
+/** The retry budget is spent; `reason` names every attempt's failure, so nothing is lost (D6). */
+export const JobDeadLetteredData = z.strictObject({
+  jobId: JobId,
+  attempts: Attempt,
+  reason: Reason,
+  deadLetteredAt: Timestamp,
+});
+export const JobDeadLettered = defineMessage('JobDeadLettered', 1, JobDeadLetteredData);
+
+/** The intent: processes may still run; agents must kill them and report each rank's exit. */
+export const JobCancelRequestedData = z.strictObject({
+  jobId: JobId,
+  reason: z.string().max(2_000),
+  requestedBy: z.string().min(1).max(200),
+  requestedAt: Timestamp,
+});
+export const JobCancelRequested = defineMessage('JobCancelRequested', 1, JobCancelRequestedData);
+
+/** The fact: the job is cancelled and nothing of it runs any longer. */
 export const JobCancelledData = z.strictObject({
   jobId: JobId,
   reason: z.string().max(2_000),
   cancelledBy: z.string().min(1).max(200),
+  cancelledAt: Timestamp.optional(),
 });
 export const JobCancelled = defineMessage('JobCancelled', 1, JobCancelledData);
 
-export const jobEventDefinitions = [JobSubmitted, JobAdmitted, JobRejected, JobCancelled] as const;
+export const jobEventDefinitions = [
+  JobSubmitted,
+  JobAdmitted,
+  JobRejected,
+  JobBlocked,
+  JobQueued,
+  JobHeld,
+  JobReleased,
+  JobLeased,
+  JobStagingStarted,
+  JobStarted,
+  RankExited,
+  LeaseExpired,
+  AttemptFailed,
+  JobRetryScheduled,
+  JobSucceeded,
+  JobFailed,
+  JobDeadLettered,
+  JobCancelRequested,
+  JobCancelled,
+] as const;
 
-export type JobEvent =
-  | DomainEvent<'JobSubmitted', z.output<typeof JobSubmittedData>>
-  | DomainEvent<'JobAdmitted', z.output<typeof JobAdmittedData>>
-  | DomainEvent<'JobRejected', z.output<typeof JobRejectedData>>
-  | DomainEvent<'JobCancelled', z.output<typeof JobCancelledData>>;
+type EventOf<D> = D extends {
+  type: infer TType extends string;
+  schema: infer TSchema extends z.ZodType;
+}
+  ? DomainEvent<TType, z.output<TSchema>>
+  : never;
+
+/** The union of job events, derived from the definitions so the two cannot drift apart. */
+export type JobEvent = EventOf<(typeof jobEventDefinitions)[number]>;
 export type JobEventType = JobEvent['type'];
+export type JobEventOfType<T extends JobEventType> = Extract<JobEvent, { type: T }>;

@@ -1,7 +1,12 @@
-import { eventRegistry, type EventEnvelope } from '@gantry/contracts';
+import {
+  eventRegistry,
+  jobEventDefinitions,
+  type EventEnvelope,
+  type JobEvent,
+} from '@gantry/contracts';
 import { aJob } from '../../test/job-history.builder';
 import { classifyStreamVersion } from '../projection';
-import { projectJobSummary } from './job-summary.projection';
+import { JOB_SUMMARY_TABLE, projectJobSummary } from './job-summary.projection';
 
 describe('projectJobSummary', () => {
   it('turns JobSubmitted into an upsert of a PENDING row carrying the spec and the stream version', () => {
@@ -26,6 +31,16 @@ describe('projectJobSummary', () => {
           reason: null,
           submitted_at: submitted!.metadata.occurredAt,
           updated_at: submitted!.metadata.occurredAt,
+          attempt: 0,
+          lease_epoch: 0,
+          assigned_nodes: '[]',
+          exit_codes: '[]',
+          cancel_requested: false,
+          not_before: null,
+          admitted_at: null,
+          queued_at: null,
+          started_at: null,
+          finished_at: null,
         },
       },
     ]);
@@ -45,17 +60,23 @@ describe('projectJobSummary', () => {
     {
       name: 'admitted',
       history: aJob('j1').submitted().admitted(),
-      set: { state: 'ADMITTED' },
+      set: { state: 'ADMITTED', admitted_at: '2026-01-01T00:00:02.000Z' },
     },
     {
       name: 'rejected, keeping the code and the reason',
       history: aJob('j1').submitted().rejected('QUOTA_EXCEEDED', 'cpu quota exhausted'),
-      set: { state: 'REJECTED', reason_code: 'QUOTA_EXCEEDED', reason: 'cpu quota exhausted' },
+      set: {
+        state: 'REJECTED',
+        reason_code: 'QUOTA_EXCEEDED',
+        reason: 'cpu quota exhausted',
+        // No rejectedAt in this recorded event: the envelope's time stands in.
+        finished_at: '2026-01-01T00:00:02.000Z',
+      },
     },
     {
       name: 'cancelled, keeping the reason',
       history: aJob('j1').submitted().cancelled('superseded'),
-      set: { state: 'CANCELLED', reason: 'superseded' },
+      set: { state: 'CANCELLED', reason: 'superseded', finished_at: '2026-01-01T00:00:02.000Z' },
     },
   ])('updates the row when the job is $name', ({ history, set }) => {
     const last = history.envelopes().at(-1)!;
@@ -99,6 +120,184 @@ describe('projectJobSummary', () => {
     const foreign: EventEnvelope = { ...submitted!, type: 'PoolCreated', data: { poolId: 'cpu' } };
 
     expect(projectJobSummary(foreign)).toEqual([]);
+  });
+});
+
+describe('projectJobSummary over the lifecycle', () => {
+  const T = (s: number): string =>
+    new Date(Date.parse('2026-01-01T00:00:00.000Z') + s * 1_000).toISOString();
+  const gang = [
+    { nodeId: 'node-b', rank: 1 },
+    { nodeId: 'node-a', rank: 0 },
+  ];
+  /** The envelope the store would hand back for `event` at stream version `version`. */
+  const stored = (event: JobEvent, version: number): EventEnvelope => ({
+    id: `00000000-0000-4000-8000-${String(version).padStart(12, '0')}`,
+    type: event.type,
+    schemaVersion: 1,
+    data: event.data,
+    metadata: {
+      tenant: 'acme',
+      occurredAt: T(version),
+      causationId: null,
+      correlationId: 'corr-j1',
+      streamId: 'job-j1',
+      streamVersion: version,
+    },
+  });
+  const lease = { jobId: 'j1', attempt: 2, leaseEpoch: 5 };
+
+  const cases: { name: string; event: JobEvent; set: Record<string, unknown> }[] = [
+    {
+      name: 'blocked',
+      event: { type: 'JobBlocked', data: { jobId: 'j1', waitingOn: ['j0'], blockedAt: T(9) } },
+      set: { state: 'BLOCKED' },
+    },
+    {
+      name: 'queued',
+      event: { type: 'JobQueued', data: { jobId: 'j1', queuedAt: T(9) } },
+      set: { state: 'QUEUED', queued_at: T(9) },
+    },
+    {
+      name: 'held with a reason',
+      event: { type: 'JobHeld', data: { jobId: 'j1', reason: 'gate', heldBy: 'k', heldAt: T(9) } },
+      set: { state: 'HELD', reason: 'gate' },
+    },
+    {
+      name: 'released back to where it was held',
+      event: {
+        type: 'JobReleased',
+        data: { jobId: 'j1', releasedTo: 'BLOCKED', releasedBy: 'k', releasedAt: T(9) },
+      },
+      set: { state: 'BLOCKED' },
+    },
+    {
+      name: 'leased to a gang, shown by rank',
+      event: {
+        type: 'JobLeased',
+        data: { ...lease, nodes: gang, leaseExpiresAt: T(39), leasedAt: T(9) },
+      },
+      set: {
+        state: 'LEASED',
+        attempt: 2,
+        lease_epoch: 5,
+        assigned_nodes: '[{"nodeId":"node-a","rank":0},{"nodeId":"node-b","rank":1}]',
+        exit_codes: '[null,null]',
+        not_before: null,
+      },
+    },
+    {
+      name: 'staging',
+      event: { type: 'JobStagingStarted', data: { ...lease, stagingStartedAt: T(9) } },
+      set: { state: 'STAGING' },
+    },
+    {
+      name: 'running',
+      event: { type: 'JobStarted', data: { ...lease, startedAt: T(9) } },
+      set: { state: 'RUNNING', started_at: T(9) },
+    },
+    {
+      name: 'one rank exited',
+      event: {
+        type: 'RankExited',
+        data: { ...lease, rank: 1, nodeId: 'node-b', exitCode: 0, exitedAt: T(9) },
+      },
+      set: {},
+    },
+    {
+      name: 'lease expired',
+      event: { type: 'LeaseExpired', data: { ...lease, expiredAt: T(9) } },
+      set: { reason: 'attempt 2: lease 5 expired' },
+    },
+    {
+      name: 'an attempt failed',
+      event: {
+        type: 'AttemptFailed',
+        data: { ...lease, reason: 'rank 1 exited 3', exitCodes: [null, 3], failedAt: T(9) },
+      },
+      set: { reason: 'rank 1 exited 3', exit_codes: '[null,3]' },
+    },
+    {
+      name: 'a retry was scheduled',
+      event: {
+        type: 'JobRetryScheduled',
+        data: {
+          jobId: 'j1',
+          nextAttempt: 3,
+          backoffSeconds: 4,
+          notBefore: T(13),
+          scheduledAt: T(9),
+        },
+      },
+      set: { state: 'QUEUED', assigned_nodes: '[]', not_before: T(13), queued_at: T(9) },
+    },
+    {
+      name: 'succeeded',
+      event: { type: 'JobSucceeded', data: { ...lease, exitCodes: [0, 0], succeededAt: T(9) } },
+      set: { state: 'SUCCEEDED', exit_codes: '[0,0]', reason: null, finished_at: T(9) },
+    },
+    {
+      name: 'failed',
+      event: {
+        type: 'JobFailed',
+        data: { jobId: 'j1', attempt: 2, reason: 'exit 42', failedAt: T(9) },
+      },
+      set: { state: 'FAILED', reason: 'exit 42', finished_at: T(9) },
+    },
+    {
+      name: 'dead-lettered',
+      event: {
+        type: 'JobDeadLettered',
+        data: { jobId: 'j1', attempts: 3, reason: 'budget spent', deadLetteredAt: T(9) },
+      },
+      set: { state: 'DEAD_LETTER', reason: 'budget spent', finished_at: T(9) },
+    },
+    {
+      name: 'asked to cancel (the state stays)',
+      event: {
+        type: 'JobCancelRequested',
+        data: { jobId: 'j1', reason: 'r', requestedBy: 'k', requestedAt: T(9) },
+      },
+      set: { cancel_requested: true },
+    },
+    {
+      name: 'cancelled, at its own time',
+      event: {
+        type: 'JobCancelled',
+        data: { jobId: 'j1', reason: 'r', cancelledBy: 'k', cancelledAt: T(9) },
+      },
+      set: { state: 'CANCELLED', reason: 'r', finished_at: T(9) },
+    },
+  ];
+
+  it.each(cases)('$name', ({ event, set }) => {
+    expect(projectJobSummary(stored(event, 7))).toEqual([
+      {
+        kind: 'update',
+        table: 'job_summary',
+        key: { tenant: 'acme', job_id: 'j1' },
+        version: 7,
+        set: { ...set, updated_at: T(7) },
+      },
+    ]);
+  });
+
+  it('covers every job event type, writing only columns the table declares', () => {
+    const covered = new Set([
+      'JobSubmitted',
+      'JobAdmitted',
+      'JobRejected',
+      ...cases.map((c) => c.event.type),
+    ]);
+    const writable = new Set(JOB_SUMMARY_TABLE.columns);
+
+    expect(jobEventDefinitions.map((d) => d.type).filter((t) => !covered.has(t))).toEqual([]);
+    for (const { event } of cases) {
+      for (const op of projectJobSummary(stored(event, 7))) {
+        const columns = Object.keys(op.kind === 'upsert' ? op.values : op.set);
+        expect(columns.filter((column) => !writable.has(column))).toEqual([]);
+      }
+    }
   });
 });
 

@@ -4,13 +4,19 @@ import {
   type EventEnvelope,
   type JobEvent,
 } from '@gantry/contracts';
-import { type ProjectionOp, type ProjectionTable } from '../projection-op';
+import { type JobLifecycleState } from '@gantry/domain';
+import { type ProjectionOp, type ProjectionRow, type ProjectionTable } from '../projection-op';
 import { type ProjectionDefinition } from '../projection';
 
 /**
- * job_summary: one row per job, what the gateway answers "get" and "list" from. It is the first
- * read model; the lifecycle issue adds the states after ADMITTED (FEATURES.md D1) by adding cases
- * here, which the exhaustiveness check below forces.
+ * job_summary: one row per job, what the gateway answers "get" and "list" from: the D1 state,
+ * the attempt, the gang the current lease locks (nodes with ranks), the last attempt's exit code
+ * per rank, the lifecycle's timestamps and the reason of the last failure or refusal. Every job
+ * event has a case below; the exhaustiveness check forces one for each event added.
+ *
+ * The projector sees one event at a time, so every value it writes comes from that event: where
+ * a column depends on earlier history (a release returns to the state the hold found), the event
+ * itself says so.
  */
 export const JOB_SUMMARY_TABLE: ProjectionTable = {
   name: 'job_summary',
@@ -27,13 +33,23 @@ export const JOB_SUMMARY_TABLE: ProjectionTable = {
     'reason',
     'submitted_at',
     'updated_at',
+    'attempt',
+    'lease_epoch',
+    'assigned_nodes',
+    'exit_codes',
+    'cancel_requested',
+    'not_before',
+    'admitted_at',
+    'queued_at',
+    'started_at',
+    'finished_at',
     'last_version',
   ],
   versionColumn: 'last_version',
 };
 
-/** D1's names; REJECTED is the admission refusal, which D1's machine never reaches. */
-export type JobSummaryState = 'PENDING' | 'ADMITTED' | 'REJECTED' | 'CANCELLED';
+/** D1's names, plus REJECTED, admission's refusal; the job aggregate defines them. */
+export type JobSummaryState = JobLifecycleState;
 
 type EnvelopeOf<E> =
   E extends DomainEvent<infer TType, infer TData> ? EventEnvelope<TType, TData> : never;
@@ -51,11 +67,18 @@ export const isJobEvent = (event: EventEnvelope): event is JobEventEnvelope =>
 
 const state = (value: JobSummaryState): JobSummaryState => value;
 
+/** jsonb columns travel as JSON text; Postgres parses it into the column's type. */
+const json = (value: unknown): string => JSON.stringify(value);
+
 export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
   if (!isJobEvent(event)) return [];
   const { tenant, streamVersion: version, occurredAt } = event.metadata;
   const key = { tenant, job_id: event.data.jobId };
   const table = JOB_SUMMARY_TABLE.name;
+  // Times come from the event, never the clock, so a rebuild writes the same row.
+  const update = (set: ProjectionRow): ProjectionOp[] => [
+    { kind: 'update', table, key, version, set: { ...set, updated_at: occurredAt } },
+  ];
   switch (event.type) {
     case 'JobSubmitted': {
       const { spec } = event.data;
@@ -73,48 +96,99 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
             priority: spec.priority,
             reason_code: null,
             reason: null,
-            // Times come from the event, never the clock, so a rebuild writes the same row.
             submitted_at: occurredAt,
             updated_at: occurredAt,
+            attempt: 0,
+            lease_epoch: 0,
+            assigned_nodes: json([]),
+            exit_codes: json([]),
+            cancel_requested: false,
+            not_before: null,
+            admitted_at: null,
+            queued_at: null,
+            started_at: null,
+            finished_at: null,
           },
         },
       ];
     }
     case 'JobAdmitted':
-      return [
-        {
-          kind: 'update',
-          table,
-          key,
-          version,
-          set: { state: state('ADMITTED'), updated_at: occurredAt },
-        },
-      ];
+      return update({ state: state('ADMITTED'), admitted_at: event.data.admittedAt });
     case 'JobRejected':
-      return [
-        {
-          kind: 'update',
-          table,
-          key,
-          version,
-          set: {
-            state: state('REJECTED'),
-            reason_code: event.data.code,
-            reason: event.data.reason,
-            updated_at: occurredAt,
-          },
-        },
-      ];
+      return update({
+        state: state('REJECTED'),
+        reason_code: event.data.code,
+        reason: event.data.reason,
+        finished_at: event.data.rejectedAt ?? occurredAt,
+      });
+    case 'JobBlocked':
+      return update({ state: state('BLOCKED') });
+    case 'JobQueued':
+      return update({ state: state('QUEUED'), queued_at: event.data.queuedAt });
+    case 'JobHeld':
+      return update(
+        event.data.reason === ''
+          ? { state: state('HELD') }
+          : { state: state('HELD'), reason: event.data.reason },
+      );
+    case 'JobReleased':
+      return update({ state: state(event.data.releasedTo) });
+    case 'JobLeased':
+      return update({
+        state: state('LEASED'),
+        attempt: event.data.attempt,
+        lease_epoch: event.data.leaseEpoch,
+        assigned_nodes: json([...event.data.nodes].sort((a, b) => a.rank - b.rank)),
+        exit_codes: json(event.data.nodes.map(() => null)),
+        not_before: null,
+      });
+    case 'JobStagingStarted':
+      return update({ state: state('STAGING') });
+    case 'JobStarted':
+      return update({ state: state('RUNNING'), started_at: event.data.startedAt });
+    // A rank's exit alone decides nothing; the attempt's outcome carries every rank's code.
+    case 'RankExited':
+      return update({});
+    case 'LeaseExpired':
+      return update({
+        reason: `attempt ${event.data.attempt}: lease ${event.data.leaseEpoch} expired`,
+      });
+    case 'AttemptFailed':
+      return update({ reason: event.data.reason, exit_codes: json(event.data.exitCodes) });
+    case 'JobRetryScheduled':
+      return update({
+        state: state('QUEUED'),
+        assigned_nodes: json([]),
+        not_before: event.data.notBefore,
+        queued_at: event.data.scheduledAt,
+      });
+    case 'JobSucceeded':
+      return update({
+        state: state('SUCCEEDED'),
+        exit_codes: json(event.data.exitCodes),
+        reason: null,
+        finished_at: event.data.succeededAt,
+      });
+    case 'JobFailed':
+      return update({
+        state: state('FAILED'),
+        reason: event.data.reason,
+        finished_at: event.data.failedAt,
+      });
+    case 'JobDeadLettered':
+      return update({
+        state: state('DEAD_LETTER'),
+        reason: event.data.reason,
+        finished_at: event.data.deadLetteredAt,
+      });
+    case 'JobCancelRequested':
+      return update({ cancel_requested: true });
     case 'JobCancelled':
-      return [
-        {
-          kind: 'update',
-          table,
-          key,
-          version,
-          set: { state: state('CANCELLED'), reason: event.data.reason, updated_at: occurredAt },
-        },
-      ];
+      return update({
+        state: state('CANCELLED'),
+        reason: event.data.reason,
+        finished_at: event.data.cancelledAt ?? occurredAt,
+      });
     default: {
       const unhandled: never = event;
       throw new Error(`job_summary has no case for ${(unhandled as EventEnvelope).type}`);

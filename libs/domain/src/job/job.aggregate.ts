@@ -1,0 +1,313 @@
+import { type JobEvent, type JobSpec, type RankAssignment } from '@gantry/contracts';
+
+/**
+ * The job aggregate: its state machine, its state, and `evolve`, the fold of its events.
+ * `decide` (job.decide.ts) is the only producer of these events; the controller is its only
+ * caller (FEATURES.md D1: the controller is the only writer of job state).
+ *
+ * The state machine, once (FEATURES.md D1; REJECTED is admission's refusal):
+ *
+ *   (none)   --JobSubmitted------> PENDING
+ *   PENDING  --JobAdmitted-------> ADMITTED
+ *   PENDING  --JobRejected-------> REJECTED
+ *   ADMITTED --JobQueued---------> QUEUED
+ *   ADMITTED --JobBlocked--------> BLOCKED   (waiting on dependencies)
+ *   BLOCKED  --JobQueued---------> QUEUED
+ *   ADMITTED | BLOCKED | QUEUED --JobHeld--> HELD --JobReleased--> the state it was held from
+ *   QUEUED   --JobLeased---------> LEASED    (the whole gang, each node with its rank: C3, E3)
+ *   LEASED   --JobStagingStarted-> STAGING
+ *   LEASED | STAGING --JobStarted--> RUNNING
+ *   RUNNING  --JobSucceeded------> SUCCEEDED (every rank exited 0)
+ *   LEASED | STAGING | RUNNING --JobRetryScheduled--> QUEUED       (attempt failed, budget left)
+ *   LEASED | STAGING | RUNNING --JobFailed----------> FAILED       (a non-retryable exit code)
+ *   LEASED | STAGING | RUNNING --JobDeadLettered----> DEAD_LETTER  (the retry budget is spent)
+ *   every state that is not terminal --JobCancelled--> CANCELLED
+ *
+ * SUCCEEDED, FAILED, CANCELLED, DEAD_LETTER and REJECTED are terminal: nothing leaves them.
+ *
+ * Some facts leave the state where it is, because they concern one attempt or one rank rather
+ * than the job: RankExited, AttemptFailed and LeaseExpired (each followed, in the same decision,
+ * by the job-level fact that moves the state), and JobCancelRequested, the intent that waits for
+ * every rank of a live lease to report before JobCancelled, the fact, can be recorded.
+ */
+export const JOB_STATES = [
+  'PENDING',
+  'ADMITTED',
+  'REJECTED',
+  'BLOCKED',
+  'QUEUED',
+  'HELD',
+  'LEASED',
+  'STAGING',
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'DEAD_LETTER',
+] as const;
+export type JobLifecycleState = (typeof JOB_STATES)[number];
+/** Before its JobSubmitted, a job stream is empty: NONE is that, not a D1 state. */
+export type JobStateName = 'NONE' | JobLifecycleState;
+
+/** Where a transition may go from each state; `legalTransitions.X.includes(Y)` is the rule. */
+export const legalTransitions: Readonly<Record<JobStateName, readonly JobLifecycleState[]>> = {
+  NONE: ['PENDING'],
+  PENDING: ['ADMITTED', 'REJECTED', 'CANCELLED'],
+  ADMITTED: ['QUEUED', 'BLOCKED', 'HELD', 'CANCELLED'],
+  BLOCKED: ['QUEUED', 'HELD', 'CANCELLED'],
+  QUEUED: ['LEASED', 'HELD', 'CANCELLED'],
+  HELD: ['ADMITTED', 'BLOCKED', 'QUEUED', 'CANCELLED'],
+  LEASED: ['STAGING', 'RUNNING', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED'],
+  STAGING: ['RUNNING', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED'],
+  RUNNING: ['SUCCEEDED', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED'],
+  SUCCEEDED: [],
+  FAILED: [],
+  CANCELLED: [],
+  DEAD_LETTER: [],
+  REJECTED: [],
+};
+
+export const isLegalTransition = (from: JobStateName, to: JobLifecycleState): boolean =>
+  legalTransitions[from].includes(to);
+
+const TERMINAL_STATES: ReadonlySet<JobStateName> = new Set([
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'DEAD_LETTER',
+  'REJECTED',
+]);
+export const isTerminal = (state: JobStateName): boolean => TERMINAL_STATES.has(state);
+
+/** The states a lease is live in: the only ones where worker-side reports are accepted. */
+const LEASED_STATES: ReadonlySet<JobStateName> = new Set(['LEASED', 'STAGING', 'RUNNING']);
+export const holdsLease = (state: JobStateName): boolean => LEASED_STATES.has(state);
+
+/** Hold is a manual gate before placement (D6): a job that holds nodes is cancelled instead. */
+export type HoldableState = 'ADMITTED' | 'BLOCKED' | 'QUEUED';
+export const isHoldable = (state: JobStateName): state is HoldableState =>
+  state === 'ADMITTED' || state === 'BLOCKED' || state === 'QUEUED';
+
+/** A job's stream is known before its first event: the handler opens `job-<id>` for a tenant. */
+export interface JobIdentity {
+  readonly tenant: string;
+  readonly jobId: string;
+}
+
+export interface UnsubmittedJob extends JobIdentity {
+  readonly state: 'NONE';
+}
+
+export interface AttemptFailure {
+  readonly attempt: number;
+  readonly reason: string;
+}
+
+export interface CancelRequest {
+  readonly reason: string;
+  readonly requestedBy: string;
+  readonly requestedAt: string;
+}
+
+export interface SubmittedJob extends JobIdentity {
+  readonly state: JobLifecycleState;
+  readonly spec: JobSpec;
+  readonly idempotencyKey: string | null;
+  /** The number of the current or last attempt; 0 until the first lease. */
+  readonly attempt: number;
+  /** The epoch of the current or last lease; 0 until the first. Only ever grows. */
+  readonly leaseEpoch: number;
+  /**
+   * Whether the lease of `leaseEpoch` still stands. Once its attempt is over, every report made
+   * under it is stale (invariant 5), even though no newer lease exists yet.
+   */
+  readonly leaseActive: boolean;
+  readonly leaseExpiresAt: string | null;
+  /** The gang the current lease locks, ordered by rank; empty while the job holds no nodes. */
+  readonly nodes: readonly RankAssignment[];
+  /** The current or last attempt's exit code per rank; null until that rank reports. */
+  readonly exitCodes: readonly (number | null)[];
+  readonly waitingOn: readonly string[];
+  /** Where JobReleased returns a HELD job. */
+  readonly heldFrom: HoldableState | null;
+  /** A retry's backoff: no lease before this time. */
+  readonly notBefore: string | null;
+  readonly cancelRequest: CancelRequest | null;
+  /** Every failed attempt's reason, in order: what a dead letter reports (D6). */
+  readonly failures: readonly AttemptFailure[];
+  readonly submittedAt: string | null;
+  readonly admittedAt: string | null;
+  readonly queuedAt: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly reasonCode: string | null;
+  readonly reason: string | null;
+}
+
+export type JobState = UnsubmittedJob | SubmittedJob;
+
+export const initialJobState = (identity: JobIdentity): JobState => ({
+  tenant: identity.tenant,
+  jobId: identity.jobId,
+  state: 'NONE',
+});
+
+/** Ends the current lease: its epoch stays (epochs only grow) but fences everything from now. */
+const endLease = (job: SubmittedJob): SubmittedJob => ({ ...job, leaseActive: false });
+
+/**
+ * Applies one fact. Total and pure: it never throws and never refuses, because an event is
+ * history, already decided; refusing is decide's job. A fact about a job that was never
+ * submitted cannot come from decide, so it changes nothing.
+ */
+export const evolve = (state: JobState, event: JobEvent): JobState => {
+  if (event.type === 'JobSubmitted') {
+    const { spec, idempotencyKey, submittedAt } = event.data;
+    return {
+      tenant: state.tenant,
+      jobId: state.jobId,
+      state: 'PENDING',
+      spec,
+      idempotencyKey,
+      attempt: 0,
+      leaseEpoch: 0,
+      leaseActive: false,
+      leaseExpiresAt: null,
+      nodes: [],
+      exitCodes: [],
+      waitingOn: [],
+      heldFrom: null,
+      notBefore: null,
+      cancelRequest: null,
+      failures: [],
+      submittedAt: submittedAt ?? null,
+      admittedAt: null,
+      queuedAt: null,
+      startedAt: null,
+      finishedAt: null,
+      reasonCode: null,
+      reason: null,
+    };
+  }
+  if (state.state === 'NONE') return state;
+  const job = state;
+  switch (event.type) {
+    case 'JobAdmitted':
+      return { ...job, state: 'ADMITTED', admittedAt: event.data.admittedAt };
+    case 'JobRejected':
+      return {
+        ...job,
+        state: 'REJECTED',
+        reasonCode: event.data.code,
+        reason: event.data.reason,
+        finishedAt: event.data.rejectedAt ?? null,
+      };
+    case 'JobBlocked':
+      return { ...job, state: 'BLOCKED', waitingOn: event.data.waitingOn };
+    case 'JobQueued':
+      return { ...job, state: 'QUEUED', waitingOn: [], queuedAt: event.data.queuedAt };
+    case 'JobHeld':
+      return {
+        ...job,
+        state: 'HELD',
+        heldFrom: isHoldable(job.state) ? job.state : (job.heldFrom ?? 'ADMITTED'),
+        reason: event.data.reason === '' ? job.reason : event.data.reason,
+      };
+    case 'JobReleased':
+      return { ...job, state: event.data.releasedTo, heldFrom: null };
+    case 'JobLeased': {
+      const nodes = [...event.data.nodes].sort((a, b) => a.rank - b.rank);
+      return {
+        ...job,
+        state: 'LEASED',
+        attempt: event.data.attempt,
+        leaseEpoch: event.data.leaseEpoch,
+        leaseActive: true,
+        leaseExpiresAt: event.data.leaseExpiresAt,
+        nodes,
+        exitCodes: nodes.map(() => null),
+        notBefore: null,
+      };
+    }
+    case 'JobStagingStarted':
+      return { ...job, state: 'STAGING' };
+    case 'JobStarted':
+      return { ...job, state: 'RUNNING', startedAt: event.data.startedAt };
+    case 'RankExited':
+      return {
+        ...job,
+        exitCodes: job.exitCodes.map((code, rank) =>
+          rank === event.data.rank ? event.data.exitCode : code,
+        ),
+      };
+    case 'LeaseExpired': {
+      const reason = `attempt ${event.data.attempt}: lease ${event.data.leaseEpoch} expired`;
+      return {
+        ...endLease(job),
+        reason,
+        failures: [...job.failures, { attempt: event.data.attempt, reason }],
+      };
+    }
+    case 'AttemptFailed':
+      return {
+        ...endLease(job),
+        exitCodes: event.data.exitCodes,
+        reason: event.data.reason,
+        failures: [...job.failures, { attempt: event.data.attempt, reason: event.data.reason }],
+      };
+    case 'JobRetryScheduled':
+      return {
+        ...endLease(job),
+        state: 'QUEUED',
+        nodes: [],
+        notBefore: event.data.notBefore,
+        queuedAt: event.data.scheduledAt,
+      };
+    case 'JobSucceeded':
+      return {
+        ...endLease(job),
+        state: 'SUCCEEDED',
+        exitCodes: event.data.exitCodes,
+        finishedAt: event.data.succeededAt,
+        reason: null,
+      };
+    case 'JobFailed':
+      return {
+        ...endLease(job),
+        state: 'FAILED',
+        reason: event.data.reason,
+        finishedAt: event.data.failedAt,
+      };
+    case 'JobDeadLettered':
+      return {
+        ...endLease(job),
+        state: 'DEAD_LETTER',
+        reason: event.data.reason,
+        finishedAt: event.data.deadLetteredAt,
+      };
+    case 'JobCancelRequested':
+      return {
+        ...job,
+        cancelRequest: {
+          reason: event.data.reason,
+          requestedBy: event.data.requestedBy,
+          requestedAt: event.data.requestedAt,
+        },
+      };
+    case 'JobCancelled':
+      return {
+        ...endLease(job),
+        state: 'CANCELLED',
+        reason: event.data.reason,
+        finishedAt: event.data.cancelledAt ?? null,
+      };
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
+  }
+};
+
+/** Folds a history from the stream's identity: how a handler rebuilds the job before deciding. */
+export const foldJob = (identity: JobIdentity, events: readonly JobEvent[]): JobState =>
+  events.reduce(evolve, initialJobState(identity));

@@ -1,0 +1,317 @@
+import {
+  JobSpecSchema,
+  type JobCommand,
+  type JobEvent,
+  type JobSpec,
+  type JobSpecInput,
+  type RankAssignment,
+  type RetryPolicy,
+} from '@gantry/contracts';
+import { foldJob, type JobIdentity, type JobState } from '../src/index';
+
+/**
+ * Fixtures for the job aggregate's tests (CONVENTIONS.md, "Builders for fixtures"). Histories
+ * are written as facts, by hand, not produced by `decide`: a test's "given" must not depend on
+ * the code under test.
+ */
+export const T0 = Date.parse('2026-11-01T09:00:00.000Z');
+/** The clock, `seconds` after T0: time is an input of decide. */
+export const at = (seconds: number): Date => new Date(T0 + seconds * 1_000);
+export const iso = (seconds: number): string => at(seconds).toISOString();
+/** The default "now" of a decision: after every event a builder writes. */
+export const NOW = at(1_000);
+
+export const nodesOf = (count: number, prefix = 'node'): RankAssignment[] =>
+  Array.from({ length: count }, (_, rank) => ({ nodeId: `${prefix}-${rank}`, rank }));
+
+export class JobHistoryBuilder {
+  private tenant = 'acme';
+  private specInput: JobSpecInput = {
+    command: ['/bin/true'],
+    resources: { cpu: 1, memoryMiB: 512 },
+  };
+  private readonly history: JobEvent[] = [];
+  private attempt = 0;
+  private epoch = 0;
+  private nodes: RankAssignment[] = [];
+  private clock = 0;
+
+  constructor(readonly jobId: string) {}
+
+  forTenant(tenant: string): this {
+    this.tenant = tenant;
+    return this;
+  }
+
+  withNodes(count: number): this {
+    this.specInput = { ...this.specInput, nodes: count };
+    return this;
+  }
+
+  withRetry(retry: Partial<RetryPolicy>): this {
+    this.specInput = { ...this.specInput, retry };
+    return this;
+  }
+
+  get spec(): JobSpec {
+    return JobSpecSchema.parse(this.specInput);
+  }
+
+  get identity(): JobIdentity {
+    return { tenant: this.tenant, jobId: this.jobId };
+  }
+
+  get leaseEpoch(): number {
+    return this.epoch;
+  }
+
+  submitted(idempotencyKey: string | null = null): this {
+    return this.push({
+      type: 'JobSubmitted',
+      data: { jobId: this.jobId, spec: this.spec, idempotencyKey, submittedAt: this.tick() },
+    });
+  }
+
+  admitted(): this {
+    return this.push({ type: 'JobAdmitted', data: { jobId: this.jobId, admittedAt: this.tick() } });
+  }
+
+  rejected(): this {
+    return this.push({
+      type: 'JobRejected',
+      data: {
+        jobId: this.jobId,
+        code: 'QUOTA_EXCEEDED',
+        reason: 'cores: usage 60 + request 4 would reach 100% of the quota of 64',
+        details: {},
+        rejectedAt: this.tick(),
+      },
+    });
+  }
+
+  blocked(waitingOn: string[] = ['j-upstream']): this {
+    return this.push({
+      type: 'JobBlocked',
+      data: { jobId: this.jobId, waitingOn, blockedAt: this.tick() },
+    });
+  }
+
+  queued(): this {
+    return this.push({ type: 'JobQueued', data: { jobId: this.jobId, queuedAt: this.tick() } });
+  }
+
+  held(): this {
+    return this.push({
+      type: 'JobHeld',
+      data: {
+        jobId: this.jobId,
+        reason: 'wait for the data',
+        heldBy: 'key:acme-1',
+        heldAt: this.tick(),
+      },
+    });
+  }
+
+  released(releasedTo: 'ADMITTED' | 'BLOCKED' | 'QUEUED' = 'QUEUED'): this {
+    return this.push({
+      type: 'JobReleased',
+      data: { jobId: this.jobId, releasedTo, releasedBy: 'key:acme-1', releasedAt: this.tick() },
+    });
+  }
+
+  leased(nodes: RankAssignment[] = nodesOf(this.spec.nodes), epoch = this.epoch + 1): this {
+    this.attempt += 1;
+    this.epoch = epoch;
+    this.nodes = nodes;
+    const leasedAt = this.tick();
+    return this.push({
+      type: 'JobLeased',
+      data: {
+        jobId: this.jobId,
+        attempt: this.attempt,
+        leaseEpoch: epoch,
+        nodes,
+        leaseExpiresAt: new Date(Date.parse(leasedAt) + 30_000).toISOString(),
+        leasedAt,
+      },
+    });
+  }
+
+  staging(): this {
+    return this.push({
+      type: 'JobStagingStarted',
+      data: { jobId: this.jobId, ...this.lease(), stagingStartedAt: this.tick() },
+    });
+  }
+
+  started(): this {
+    return this.push({
+      type: 'JobStarted',
+      data: { jobId: this.jobId, ...this.lease(), startedAt: this.tick() },
+    });
+  }
+
+  rankExited(rank: number, exitCode: number): this {
+    return this.push({
+      type: 'RankExited',
+      data: {
+        jobId: this.jobId,
+        ...this.lease(),
+        rank,
+        nodeId: this.nodes[rank]!.nodeId,
+        exitCode,
+        exitedAt: this.tick(),
+      },
+    });
+  }
+
+  /** One failed attempt sent back to the queue, with its backoff already over by NOW. */
+  retried(reason = `attempt ${this.attempt}: rank 0 on node-0 exited with code 1`): this {
+    this.push({
+      type: 'AttemptFailed',
+      data: {
+        jobId: this.jobId,
+        ...this.lease(),
+        reason,
+        exitCodes: this.nodes.map((_, rank) => (rank === 0 ? 1 : null)),
+        failedAt: this.tick(),
+      },
+    });
+    const scheduledAt = this.tick();
+    return this.push({
+      type: 'JobRetryScheduled',
+      data: {
+        jobId: this.jobId,
+        nextAttempt: this.attempt + 1,
+        backoffSeconds: 1,
+        notBefore: new Date(Date.parse(scheduledAt) + 1_000).toISOString(),
+        scheduledAt,
+      },
+    });
+  }
+
+  succeeded(): this {
+    return this.push({
+      type: 'JobSucceeded',
+      data: {
+        jobId: this.jobId,
+        ...this.lease(),
+        exitCodes: this.nodes.map(() => 0),
+        succeededAt: this.tick(),
+      },
+    });
+  }
+
+  cancelRequested(reason = 'no longer needed'): this {
+    return this.push({
+      type: 'JobCancelRequested',
+      data: { jobId: this.jobId, reason, requestedBy: 'key:acme-1', requestedAt: this.tick() },
+    });
+  }
+
+  cancelled(reason = 'no longer needed'): this {
+    return this.push({
+      type: 'JobCancelled',
+      data: { jobId: this.jobId, reason, cancelledBy: 'key:acme-1', cancelledAt: this.tick() },
+    });
+  }
+
+  failed(): this {
+    return this.push({
+      type: 'JobFailed',
+      data: { jobId: this.jobId, attempt: this.attempt, reason: 'exit 42', failedAt: this.tick() },
+    });
+  }
+
+  deadLettered(): this {
+    return this.push({
+      type: 'JobDeadLettered',
+      data: {
+        jobId: this.jobId,
+        attempts: this.attempt,
+        reason: 'retry budget spent',
+        deadLetteredAt: this.tick(),
+      },
+    });
+  }
+
+  events(): JobEvent[] {
+    return [...this.history];
+  }
+
+  state(): JobState {
+    return foldJob(this.identity, this.history);
+  }
+
+  private lease(): { attempt: number; leaseEpoch: number } {
+    return { attempt: this.attempt, leaseEpoch: this.epoch };
+  }
+
+  private push(event: JobEvent): this {
+    this.history.push(event);
+    return this;
+  }
+
+  /** Each event happens one second after the previous one, all before NOW. */
+  private tick(): string {
+    this.clock += 1;
+    return iso(this.clock);
+  }
+}
+
+export const aJob = (jobId = 'j-1'): JobHistoryBuilder => new JobHistoryBuilder(jobId);
+
+/** Commands for one job, valid by default (CONVENTIONS.md: one change per call). */
+export const commandsFor = (jobId = 'j-1') => ({
+  submit: (spec: JobSpec, idempotencyKey: string | null = null): JobCommand => ({
+    type: 'SubmitJob',
+    data: { spec, idempotencyKey },
+  }),
+  admit: (): JobCommand => ({ type: 'AdmitJob', data: { jobId } }),
+  reject: (): JobCommand => ({
+    type: 'RejectJob',
+    data: { jobId, code: 'QUOTA_EXCEEDED', reason: 'over the cores quota', details: { cores: 64 } },
+  }),
+  block: (waitingOn = ['j-upstream']): JobCommand => ({
+    type: 'BlockJob',
+    data: { jobId, waitingOn },
+  }),
+  queue: (): JobCommand => ({ type: 'QueueJob', data: { jobId } }),
+  hold: (): JobCommand => ({
+    type: 'HoldJob',
+    data: { jobId, reason: 'hold it', heldBy: 'key:acme-1' },
+  }),
+  release: (): JobCommand => ({ type: 'ReleaseJob', data: { jobId, releasedBy: 'key:acme-1' } }),
+  lease: (
+    leaseEpoch: number,
+    nodes: RankAssignment[],
+    leaseExpiresAt = iso(2_000),
+  ): JobCommand => ({
+    type: 'LeaseJob',
+    data: { jobId, leaseEpoch, nodes, leaseExpiresAt },
+  }),
+  stage: (leaseEpoch: number): JobCommand => ({
+    type: 'StartStaging',
+    data: { jobId, leaseEpoch },
+  }),
+  start: (leaseEpoch: number): JobCommand => ({
+    type: 'StartAttempt',
+    data: { jobId, leaseEpoch },
+  }),
+  exit: (leaseEpoch: number, rank: number, exitCode: number, retryJitter = 0.5): JobCommand => ({
+    type: 'ReportAttemptExit',
+    data: { jobId, leaseEpoch, rank, exitCode, retryJitter },
+  }),
+  nodeLost: (leaseEpoch: number, nodeId: string, retryJitter = 0.5): JobCommand => ({
+    type: 'ReportNodeLost',
+    data: { jobId, leaseEpoch, nodeId, retryJitter },
+  }),
+  expire: (leaseEpoch: number, retryJitter = 0.5): JobCommand => ({
+    type: 'ExpireLease',
+    data: { jobId, leaseEpoch, retryJitter },
+  }),
+  cancel: (reason = 'no longer needed'): JobCommand => ({
+    type: 'CancelJob',
+    data: { jobId, reason, requestedBy: 'key:acme-1' },
+  }),
+});
