@@ -28,6 +28,10 @@ export const createTestDatabase = async (prefix = 'gantry_test'): Promise<TestDa
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
+    // The store's readers stop at the oldest open transaction of the whole server (ADR 0002), so a
+    // test that hangs inside a transaction would stall every other test's publisher. Such a
+    // transaction is ended after a minute; no test holds one open nearly that long on purpose.
+    await admin.query(`ALTER DATABASE ${name} SET idle_in_transaction_session_timeout = '60s'`);
   } finally {
     await admin.end();
   }
