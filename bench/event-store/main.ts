@@ -11,8 +11,8 @@ import { Pool } from 'pg';
 
 /**
  * Appends per second through the store against a raw INSERT + COMMIT of the same rows into a
- * table of the same shape: same columns, defaults and indexes, but no triggers, no checks, no
- * streams row, no validation. Each writer appends one event at a time to its own stream.
+ * table of the same shape: same columns, defaults and indexes, but no triggers, no read of the
+ * stream's last event, no validation. Each writer appends one event at a time to its own stream.
  *
  * Two baselines: an autocommitted INSERT (insert and commit in one round trip: the cheapest
  * durable write there is, and the one the ratio is taken against) and an explicit

@@ -13,6 +13,7 @@ export {
   EVENTS_CHANNEL,
   CreateEventStore1763900000000,
   CreatePublisherCheckpoints1763900000001,
+  AppendWithoutStreamsTable1763900000002,
 } from './schema/migrations';
 export { runMigrations, type MigrationClass } from './schema/run-migrations';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './publisher/backoff';

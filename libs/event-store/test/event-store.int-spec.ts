@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCodes, type EventEnvelope } from '@gantry/contracts';
+import { ErrorCodes, eventRegistry, GantryError, type EventEnvelope } from '@gantry/contracts';
 import { Client } from 'pg';
-import { StreamVersionConflictError, type Checkpoint } from '../src';
+import { type QueryRunner } from 'typeorm';
+import {
+  AppendWithoutStreamsTable1763900000002,
+  PostgresEventStore,
+  StreamVersionConflictError,
+  type AppendResult,
+  type Checkpoint,
+} from '../src';
 import { anEvent, createStoreFixture, events, eventually, type StoreFixture } from './support';
 
 let fx: StoreFixture;
@@ -76,10 +83,123 @@ describe('append and readStream', () => {
       });
     }
     expect(versionsOf(await fx.store.readStream(stream))).toEqual([1, 2, 3]);
-    const { rows } = await fx.pool.query('SELECT version FROM streams WHERE stream_id = $1', [
-      stream,
-    ]);
-    expect(rows[0].version).toBe(3);
+    // Exactly the winner's rows, straight from the table: no loser wrote anything, not even a row
+    // at another version.
+    const { rows } = await fx.pool.query(
+      'SELECT stream_version, event_id FROM events WHERE stream_id = $1 ORDER BY stream_version',
+      [stream],
+    );
+    expect(rows.map((r) => r.stream_version)).toEqual([1, 2, 3]);
+    const winner = (won[0] as PromiseFulfilledResult<AppendResult>).value;
+    expect(rows.slice(1).map((r) => r.event_id)).toEqual(winner.events.map((e) => e.id));
+  });
+
+  it("lets every one of 20 racing 'any' appends land, in some order, without gap or duplicate", async () => {
+    const stream = newStream();
+    await fx.store.append(stream, 'no_stream', events(1));
+    const store = new PostgresEventStore(fx.pool, eventRegistry, { anyVersionRetries: 100 });
+
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => store.append(stream, 'any', events(2))),
+    );
+
+    expect(results.map((r) => r.nextVersion).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 20 }, (_, i) => 3 + 2 * i),
+    );
+    const read = await fx.store.readStream(stream);
+    expect(versionsOf(read)).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
+    // Each append's two events are adjacent: a batch is never interleaved with another.
+    for (const { events: appended } of results) {
+      const [a, b] = appended.map((e) => e.metadata.streamVersion);
+      expect(b).toBe(a! + 1);
+      expect(read[a! - 1]!.id).toBe(appended[0]!.id);
+    }
+  });
+
+  it("has an 'any' append in a caller transaction wait for a racer and land after it", async () => {
+    const stream = newStream();
+    await fx.store.append(stream, 'no_stream', events(1));
+    const racer = await fx.pool.connect();
+    try {
+      await racer.query('BEGIN');
+      await fx.store.append(stream, 1, events(1), { tx: racer }); // holds version 2, uncommitted
+      const result = fx.store.withTransaction(async (tx) => {
+        // This transaction takes its id after the racer's: landing after it keeps the order.
+        await tx.query('SELECT pg_current_xact_id()');
+        return fx.store.append(stream, 'any', events(1), { tx });
+      });
+      await new Promise((r) => setTimeout(r, 200)); // let it block on the racer's version 2
+      await racer.query('COMMIT');
+      expect((await result).nextVersion).toBe(3);
+    } finally {
+      racer.release();
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1, 2, 3]);
+  });
+
+  it('refuses a second append at a version a racing transaction holds, once that one commits', async () => {
+    const stream = newStream();
+    await fx.store.append(stream, 'no_stream', events(1));
+    const racer = await fx.pool.connect();
+    try {
+      await racer.query('BEGIN');
+      await fx.store.append(stream, 1, events(2), { tx: racer });
+      const loser = fx.store.append(stream, 1, events(1));
+      await new Promise((r) => setTimeout(r, 200)); // it waits on the racer's uncommitted version 2
+      await racer.query('COMMIT');
+      await expect(loser).rejects.toMatchObject({
+        code: ErrorCodes.STREAM_VERSION_CONFLICT,
+        reason: 'version',
+        expectedVersion: 1,
+        actualVersion: 3,
+      });
+    } finally {
+      racer.release();
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1, 2, 3]);
+  });
+
+  it('lets an append proceed when the racing transaction it waited on rolls back', async () => {
+    const stream = newStream();
+    await fx.store.append(stream, 'no_stream', events(1));
+    const racer = await fx.pool.connect();
+    try {
+      await racer.query('BEGIN');
+      await fx.store.append(stream, 1, events(1), { tx: racer });
+      const waiting = fx.store.append(stream, 1, events(2));
+      await new Promise((r) => setTimeout(r, 200));
+      await racer.query('ROLLBACK');
+      await expect(waiting).resolves.toMatchObject({ nextVersion: 3 });
+    } finally {
+      racer.release();
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1, 2, 3]);
+  });
+
+  it('refuses an event id already stored, as such, and writes nothing of the append', async () => {
+    const stream = newStream();
+    const first = await fx.store.append(stream, 'no_stream', events(1));
+    const id = first.events[0]!.id;
+    const other = newStream();
+
+    for (const [target, expected] of [
+      [stream, 1],
+      [other, 'no_stream'],
+    ] as const) {
+      const error = await fx.store
+        .append(target, expected, [anEvent().build(), { ...anEvent().build(), id }])
+        .catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(GantryError);
+      expect(error).not.toBeInstanceOf(StreamVersionConflictError);
+      expect(error).toMatchObject({
+        code: ErrorCodes.VALIDATION_FAILED,
+        message: 'an event with this id is already stored',
+        retryable: false,
+        details: { streamId: target, eventId: id },
+      });
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1]);
+    expect(await fx.store.readStream(other)).toEqual([]);
   });
 
   it('refuses an append from a transaction that began before a later one appended to the stream', async () => {
@@ -102,14 +222,88 @@ describe('append and readStream', () => {
     }
     // A fresh transaction succeeds: the refusal was about order, not about the version.
     await expect(fx.store.append(stream, 2, events(1))).resolves.toMatchObject({ nextVersion: 3 });
+    // Along the stream, transaction ids never fall as versions rise.
+    const { rows } = await fx.pool.query<{ transaction_id: string }>(
+      'SELECT transaction_id::text FROM events WHERE stream_id = $1 ORDER BY stream_version',
+      [stream],
+    );
+    const xids = rows.map((r) => BigInt(r.transaction_id));
+    expect(xids).toEqual([...xids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+
+  it("refuses an 'any' append in an older transaction too, and retries one of its own", async () => {
+    const stream = newStream();
+    await fx.store.append(stream, 'no_stream', events(1));
+    const early = await fx.pool.connect();
+    try {
+      await early.query('BEGIN');
+      await early.query('SELECT pg_current_xact_id()');
+      await fx.store.append(stream, 'any', events(1));
+
+      await expect(fx.store.append(stream, 'any', events(1), { tx: early })).rejects.toMatchObject({
+        reason: 'transaction_order',
+        actualVersion: 2,
+      });
+      await early.query('ROLLBACK');
+    } finally {
+      early.release();
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1, 2]);
+  });
+
+  it('refuses an append from a transaction that began before a racer it waited on', async () => {
+    const stream = newStream();
+    await fx.store.append(stream, 'no_stream', events(1));
+    const early = await fx.pool.connect();
+    const racer = await fx.pool.connect();
+    try {
+      await early.query('BEGIN');
+      await early.query('SELECT pg_current_xact_id()'); // the older id
+      await racer.query('BEGIN');
+      await fx.store.append(stream, 1, events(1), { tx: racer }); // the newer id holds version 2
+      const waiting = fx.store.append(stream, 'any', events(1), { tx: early });
+      await new Promise((r) => setTimeout(r, 200));
+      await racer.query('COMMIT');
+      await expect(waiting).rejects.toMatchObject({
+        reason: 'transaction_order',
+        actualVersion: 2,
+      });
+      await early.query('ROLLBACK');
+    } finally {
+      early.release();
+      racer.release();
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1, 2]);
   });
 
   it('refuses an append to a stream owned by another tenant', async () => {
     const stream = newStream();
     await fx.store.append(stream, 'no_stream', events(1));
-    await expect(
-      fx.store.append(stream, 1, [anEvent().forTenant('globex').build()]),
-    ).rejects.toMatchObject({ code: ErrorCodes.VALIDATION_FAILED });
+    for (const expected of [1, 'any', 'no_stream', 7] as const) {
+      await expect(
+        fx.store.append(stream, expected, [anEvent().forTenant('globex').build()]),
+      ).rejects.toMatchObject({
+        code: ErrorCodes.VALIDATION_FAILED,
+        message: `stream ${stream} belongs to another tenant`,
+      });
+    }
+    expect(versionsOf(await fx.store.readStream(stream))).toEqual([1]);
+  });
+
+  it('serves the last-event read of an append from the (stream_id, stream_version) unique index', async () => {
+    const { rows } = await fx.pool.query<{ def: string }>(
+      `SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index
+        WHERE indrelid = 'events'::regclass AND indisunique`,
+    );
+    expect(rows.map((r) => r.def)).toContainEqual(
+      expect.stringMatching(
+        /UNIQUE INDEX \S+ ON public\.events USING btree \(stream_id, stream_version\)$/,
+      ),
+    );
+    const leftovers = await fx.pool.query(
+      `SELECT to_regclass('streams') AS streams, to_regproc('gantry_append_to_stream') AS fn`,
+    );
+    expect(leftovers.rows[0]).toEqual({ streams: null, fn: null });
   });
 
   it('appends inside a caller transaction and rolls back with it', async () => {
@@ -128,6 +322,44 @@ describe('append and readStream', () => {
       return fx.store.append(stream, 1, events(1), { tx });
     });
     expect(result.nextVersion).toBe(2);
+  });
+});
+
+describe('the migration that dropped the streams table', () => {
+  it('goes down to the streams table and append function, rebuilt from events, and up again', async () => {
+    const local = await createStoreFixture(2);
+    try {
+      const a = newStream();
+      await local.store.append(a, 'no_stream', events(3));
+      const client = await local.pool.connect();
+      const runner = { query: (sql: string) => client.query(sql) } as unknown as QueryRunner;
+      const migration = new AppendWithoutStreamsTable1763900000002();
+      try {
+        await migration.down(runner);
+        const { rows } = await client.query(
+          'SELECT stream_id, tenant, version, last_transaction_id::text AS xid FROM streams',
+        );
+        const last = await client.query(
+          'SELECT transaction_id::text AS xid FROM events WHERE stream_id = $1 AND stream_version = 3',
+          [a],
+        );
+        expect(rows).toEqual([{ stream_id: a, tenant: 'acme', version: 3, xid: last.rows[0].xid }]);
+        // The old function appends after the rebuilt row.
+        const old = await client.query(
+          `SELECT next_version FROM gantry_append_to_stream($1, 'acme', 3, ARRAY[gen_random_uuid()],
+             ARRAY['JobCancelled'], ARRAY[1], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb], ARRAY[now()])`,
+          [a],
+        );
+        expect(old.rows[0].next_version).toBe(4);
+        await migration.up(runner);
+      } finally {
+        client.release();
+      }
+      await expect(local.store.append(a, 4, events(1))).resolves.toMatchObject({ nextVersion: 5 });
+      await expect(local.store.append(a, 4, events(1))).rejects.toMatchObject({ actualVersion: 5 });
+    } finally {
+      await local.close();
+    }
   });
 });
 
@@ -172,8 +404,12 @@ describe('validation', () => {
     ).rejects.toMatchObject({ code });
     expect(await countRows()).toBe(before);
     expect(
-      (await fx.pool.query('SELECT 1 FROM streams WHERE stream_id = $1', [stream])).rowCount,
+      (await fx.pool.query('SELECT 1 FROM events WHERE stream_id = $1', [stream])).rowCount,
     ).toBe(0);
+    // The stream still does not exist: a first append at no_stream succeeds at version 1.
+    await expect(fx.store.append(stream, 'no_stream', events(1))).resolves.toMatchObject({
+      nextVersion: 1,
+    });
   });
 
   it('refuses a bad stream id, mixed tenants and an empty append', async () => {

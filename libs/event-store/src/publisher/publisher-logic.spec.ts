@@ -56,19 +56,32 @@ describe('compareCheckpoints', () => {
 });
 
 describe('appendErrorFrom', () => {
-  it.each([
-    ['GS001', 'version'],
-    ['GS002', 'transaction_order'],
-  ])('maps SQLSTATE %s to a retryable conflict (%s) with the actual version', (code, reason) => {
-    const mapped = appendErrorFrom({ code, detail: '4' }, 'job-a', 3);
-    expect(mapped).toBeInstanceOf(StreamVersionConflictError);
+  it('maps a duplicate event id to a non-retryable validation error naming the id', () => {
+    const mapped = appendErrorFrom(
+      {
+        code: '23505',
+        constraint: 'events_event_id_key',
+        detail: 'Key (event_id)=(0b8f6b0e-4a57-4a55-9d57-3c3f0e3e8a11) already exists.',
+      },
+      'job-a',
+      3,
+    );
+    expect(mapped).not.toBeInstanceOf(StreamVersionConflictError);
     expect(mapped).toMatchObject({
-      code: 'STREAM_VERSION_CONFLICT',
-      reason,
-      actualVersion: 4,
-      expectedVersion: 3,
-      retryable: true,
+      code: 'VALIDATION_FAILED',
+      retryable: false,
+      details: { streamId: 'job-a', eventId: '0b8f6b0e-4a57-4a55-9d57-3c3f0e3e8a11' },
     });
+  });
+
+  it('maps a unique violation on (stream_id, stream_version) to a retryable version conflict', () => {
+    const mapped = appendErrorFrom(
+      { code: '23505', constraint: 'events_stream_id_stream_version_key' },
+      'job-a',
+      3,
+    );
+    expect(mapped).toBeInstanceOf(StreamVersionConflictError);
+    expect(mapped).toMatchObject({ reason: 'version', expectedVersion: 3, retryable: true });
   });
 
   it('passes unknown errors through untouched', () => {

@@ -126,7 +126,8 @@ export class CreatePublisherCheckpoints1763900000001 implements MigrationInterfa
 }
 
 /**
- * Appends a batch to one stream in one statement (one round trip when autocommitted).
+ * The append function of the first migration (dropped by AppendWithoutStreamsTable1763900000002,
+ * which restores it on down()). Appends a batch to one stream in one statement.
  *
  * p_expected_version: NULL = any, 0 = the stream must not exist, n = the stream must be at n.
  * Failures carry their own SQLSTATEs so the client can type them without parsing messages:
@@ -213,7 +214,57 @@ BEGIN
          v_xid;
 END $$`;
 
+/**
+ * Appends become one plain INSERT ... SELECT (event-store.ts, appendSql) that checks the
+ * stream's last event row: no plpgsql, no second write. The `streams` row duplicated what the
+ * last event already records (version, tenant, transaction id), and upserting it cost as much as
+ * the insert itself. Optimistic concurrency now rests on the UNIQUE (stream_id, stream_version)
+ * index of `events`, whose index also serves the append's "last event of this stream" read
+ * (`WHERE stream_id = $1 ORDER BY stream_version DESC LIMIT 1`, a backward index scan).
+ */
+export class AppendWithoutStreamsTable1763900000002 implements MigrationInterface {
+  name = 'AppendWithoutStreamsTable1763900000002';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      'DROP FUNCTION gantry_append_to_stream(text, text, integer, uuid[], text[], integer[], jsonb[], jsonb[], timestamptz[])',
+    );
+    await queryRunner.query('DROP TABLE streams');
+    // Created with the table; stated here because the append depends on it (a no-op when present).
+    await queryRunner.query(`
+      DO $$
+      BEGIN
+        IF NOT EXISTS (
+          SELECT FROM pg_index i
+          WHERE i.indrelid = 'events'::regclass AND i.indisunique AND i.indnkeyatts = 2
+            AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'stream_id')
+            AND i.indkey[1] = (SELECT attnum FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'stream_version')
+        ) THEN
+          ALTER TABLE events ADD CONSTRAINT events_stream_id_stream_version_key UNIQUE (stream_id, stream_version);
+        END IF;
+      END $$`);
+  }
+
+  /** Back to the previous schema: the streams rows are rebuilt from each stream's last event. */
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      CREATE TABLE streams (
+        stream_id           text PRIMARY KEY,
+        tenant              text NOT NULL,
+        version             integer NOT NULL CHECK (version > 0),
+        last_transaction_id xid8 NOT NULL
+      )`);
+    await queryRunner.query(`
+      INSERT INTO streams (stream_id, tenant, version, last_transaction_id)
+      SELECT DISTINCT ON (stream_id) stream_id, tenant, stream_version, transaction_id
+        FROM events
+       ORDER BY stream_id, stream_version DESC`);
+    await queryRunner.query(APPEND_FUNCTION);
+  }
+}
+
 export const eventStoreMigrations: ReadonlyArray<new () => MigrationInterface> = [
   CreateEventStore1763900000000,
   CreatePublisherCheckpoints1763900000001,
+  AppendWithoutStreamsTable1763900000002,
 ];
