@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, GantryError, type DomainEvent, type EventEnvelope } from '@gantry/contracts';
+import {
+  StreamVersionConflictError,
+  type AggregateOptions,
+  type AggregateResult,
+  type AppendResult,
+  type ExpectedVersion,
+  type NewEvent,
+} from '@gantry/event-store';
+import {
+  CommandProcessor,
+  type CommandContext,
+  type Decider,
+  type EventStreams,
+} from './command-processor';
+
+/**
+ * The load-decide-append-retry loop against an in-memory stream that can be told to lose races.
+ * (Unit tests of the loop only; the controller's int tests run it on the real store.)
+ */
+type Added = DomainEvent<'Added', { readonly amount: number }>;
+interface Add {
+  readonly amount: number;
+  /** Refused once the total would pass this. */
+  readonly limit: number;
+}
+
+const counter: Decider<number, Add, Added> = {
+  initialState: () => 0,
+  evolve: (total, event) => total + event.data.amount,
+  decide: (total, command) => {
+    if (command.amount === 0) return [];
+    if (total + command.amount > command.limit)
+      throw new GantryError(
+        ErrorCodes.ILLEGAL_TRANSITION,
+        `${total} + ${command.amount} passes the limit`,
+      );
+    return [{ type: 'Added', data: { amount: command.amount } }];
+  },
+};
+
+const context: CommandContext = {
+  tenant: 'acme',
+  causationId: 'cmd-1',
+  correlationId: 'corr-1',
+  actor: 'key-7',
+};
+
+class RacingStore implements EventStreams {
+  readonly streams = new Map<string, EventEnvelope[]>();
+  appendCalls = 0;
+  /** Each lost race: a rival appends this amount just before our append, which then conflicts. */
+  rivals: number[] = [];
+
+  seed(streamId: string, tenant: string, amount: number): void {
+    this.push(streamId, tenant, { type: 'Added', data: { amount } }, 'seed');
+  }
+
+  async aggregateStream<S>(
+    streamId: string,
+    options: AggregateOptions<S>,
+  ): Promise<AggregateResult<S>> {
+    const events = this.streams.get(streamId) ?? [];
+    return {
+      state: events.reduce(options.evolve, options.initial()),
+      version: events.length,
+      eventsFolded: events.length,
+    };
+  }
+
+  async append(
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    events: readonly NewEvent[],
+  ): Promise<AppendResult> {
+    this.appendCalls += 1;
+    const rival = this.rivals.shift();
+    if (rival !== undefined) this.seed(streamId, events[0]!.metadata.tenant, rival);
+    const actual = this.streams.get(streamId)?.length ?? 0;
+    if (expectedVersion !== actual)
+      throw new StreamVersionConflictError(streamId, expectedVersion, actual, 'version');
+    const stored = events.map((e) =>
+      this.push(
+        streamId,
+        e.metadata.tenant,
+        { type: e.type, data: e.data as Record<string, unknown> },
+        e.metadata.causationId,
+        e.metadata,
+      ),
+    );
+    return { nextVersion: actual + events.length, events: stored };
+  }
+
+  private push(
+    streamId: string,
+    tenant: string,
+    event: { type: string; data: Record<string, unknown> },
+    causationId: string | null,
+    extra: Partial<NewEvent['metadata']> = {},
+  ): EventEnvelope {
+    const stream = this.streams.get(streamId) ?? [];
+    const envelope: EventEnvelope = {
+      id: randomUUID(),
+      type: event.type,
+      schemaVersion: 1,
+      data: event.data,
+      metadata: {
+        tenant,
+        occurredAt: new Date(extra.occurredAt ?? 0).toISOString(),
+        causationId,
+        correlationId: extra.correlationId ?? 'other',
+        ...(extra.actor === undefined ? {} : { actor: extra.actor }),
+        streamId,
+        streamVersion: stream.length + 1,
+      },
+    };
+    this.streams.set(streamId, [...stream, envelope]);
+    return envelope;
+  }
+}
+
+const NOW = new Date('2025-03-01T12:00:00.000Z');
+
+const setup = (maxAttempts = 5) => {
+  const store = new RacingStore();
+  const pauses: number[] = [];
+  const processor = new CommandProcessor(store, {
+    clock: () => NOW,
+    random: () => 0.5,
+    maxAttempts,
+    sleep: async (ms) => {
+      pauses.push(ms);
+    },
+  });
+  return { store, pauses, processor };
+};
+
+const codeOf = async (promise: Promise<unknown>): Promise<string> =>
+  promise.then(
+    () => 'resolved',
+    (err: unknown) => (err instanceof GantryError ? err.code : String(err)),
+  );
+
+describe('CommandProcessor', () => {
+  it('appends the decision at the version it read, with the command as cause', async () => {
+    const { store, processor } = setup();
+    store.seed('counter-1', 'acme', 2);
+    const decision = await processor.handle(
+      counter,
+      'counter-1',
+      { amount: 3, limit: 10 },
+      context,
+    );
+    expect(decision.state).toBe(5);
+    expect(decision.version).toBe(2);
+    const last = store.streams.get('counter-1')![1]!;
+    expect(last.metadata).toMatchObject({
+      tenant: 'acme',
+      causationId: 'cmd-1',
+      correlationId: 'corr-1',
+      actor: 'key-7',
+      occurredAt: NOW.toISOString(),
+      streamVersion: 2,
+    });
+  });
+
+  it.each([1, 2, 4])(
+    're-reads and decides again after %i lost race(s), then wins',
+    async (lost) => {
+      const { store, pauses, processor } = setup(5);
+      store.rivals = Array.from({ length: lost }, () => 1);
+      const decision = await processor.handle(
+        counter,
+        'counter-1',
+        { amount: 3, limit: 10 },
+        context,
+      );
+      expect(store.appendCalls).toBe(lost + 1);
+      // The rivals' events are folded in: the decision was made against the stream as it stood.
+      expect(decision).toMatchObject({ state: lost + 3, version: lost + 1 });
+      expect(store.streams.get('counter-1')!.map((e) => e.metadata.streamVersion)).toEqual(
+        Array.from({ length: lost + 1 }, (_, i) => i + 1),
+      );
+      expect(pauses).toHaveLength(lost);
+    },
+  );
+
+  it('hands the conflict back once its attempts are spent, having written nothing of its own', async () => {
+    const { store, processor } = setup(3);
+    store.rivals = [1, 1, 1];
+    const err = await processor
+      .handle(counter, 'counter-1', { amount: 3, limit: 10 }, context)
+      .catch((e: unknown) => e as GantryError);
+    expect(err).toBeInstanceOf(StreamVersionConflictError);
+    expect((err as GantryError).retryable).toBe(true);
+    expect(store.appendCalls).toBe(3);
+    expect(store.streams.get('counter-1')!.every((e) => e.metadata.causationId === 'seed')).toBe(
+      true,
+    );
+  });
+
+  it('refuses after a lost race when the winner made the command illegal', async () => {
+    const { store, processor } = setup();
+    store.rivals = [8];
+    expect(
+      await codeOf(processor.handle(counter, 'counter-1', { amount: 3, limit: 10 }, context)),
+    ).toBe(ErrorCodes.ILLEGAL_TRANSITION);
+    expect(store.streams.get('counter-1')).toHaveLength(1);
+  });
+
+  it('appends nothing when the decision is to do nothing', async () => {
+    const { store, processor } = setup();
+    store.seed('counter-1', 'acme', 2);
+    const decision = await processor.handle(
+      counter,
+      'counter-1',
+      { amount: 0, limit: 10 },
+      context,
+    );
+    expect(decision).toEqual({ state: 2, version: 1, appended: [] });
+    expect(store.appendCalls).toBe(0);
+  });
+
+  it('does not retry a refusal', async () => {
+    const { store, processor } = setup();
+    store.seed('counter-1', 'acme', 9);
+    expect(
+      await codeOf(processor.handle(counter, 'counter-1', { amount: 3, limit: 10 }, context)),
+    ).toBe(ErrorCodes.ILLEGAL_TRANSITION);
+    expect(store.appendCalls).toBe(0);
+  });
+
+  it("treats another tenant's stream as missing and never appends to it", async () => {
+    const { store, processor } = setup();
+    store.seed('counter-1', 'globex', 2);
+    const asGlobex = await processor.handle(
+      counter,
+      'counter-1',
+      { amount: 0, limit: 10 },
+      {
+        ...context,
+        tenant: 'globex',
+      },
+    );
+    expect(asGlobex.state).toBe(2);
+    // To acme the stream looks empty (state 0, version 0), and a write to it is NOT_FOUND.
+    expect(await processor.handle(counter, 'counter-1', { amount: 0, limit: 10 }, context)).toEqual(
+      {
+        state: 0,
+        version: 0,
+        appended: [],
+      },
+    );
+    expect(
+      await codeOf(processor.handle(counter, 'counter-1', { amount: 1, limit: 10 }, context)),
+    ).toBe(ErrorCodes.NOT_FOUND);
+    expect(store.appendCalls).toBe(0);
+  });
+
+  it('spreads retries with jittered, growing, capped pauses', async () => {
+    const store = new RacingStore();
+    const pauses: number[] = [];
+    const processor = new CommandProcessor(store, {
+      clock: () => NOW,
+      random: () => 0.999,
+      maxAttempts: 6,
+      retryBaseMs: 10,
+      retryCapMs: 50,
+      sleep: async (ms) => {
+        pauses.push(ms);
+      },
+    });
+    store.rivals = [1, 1, 1, 1, 1];
+    await processor.handle(counter, 'counter-1', { amount: 1, limit: 100 }, context);
+    expect(pauses).toEqual([9, 19, 39, 49, 49]);
+  });
+});

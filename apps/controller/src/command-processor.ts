@@ -1,0 +1,168 @@
+import { ErrorCodes, GantryError, type DomainEvent, type EventEnvelope } from '@gantry/contracts';
+import {
+  isStreamVersionConflict,
+  type AggregateOptions,
+  type AggregateResult,
+  type AppendResult,
+  type ExpectedVersion,
+  type NewEvent,
+} from '@gantry/event-store';
+
+/** The part of the event store's public API a command needs; PostgresEventStore is one. */
+export interface EventStreams {
+  aggregateStream<S>(streamId: string, options: AggregateOptions<S>): Promise<AggregateResult<S>>;
+  append(
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    events: readonly NewEvent[],
+  ): Promise<AppendResult>;
+}
+
+/** An aggregate's pure functions (CONVENTIONS.md #1): how to start, fold, and answer a command. */
+export interface Decider<S, C, E extends DomainEvent> {
+  readonly initialState: () => S;
+  readonly evolve: (state: S, event: E) => S;
+  readonly decide: (state: S, command: C, now: Date) => readonly E[];
+}
+
+/** Who asked, and under which piece of work: copied onto every event the command produces. */
+export interface CommandContext {
+  readonly tenant: string;
+  /** The command's id: the cause of the events it produces. */
+  readonly causationId: string;
+  readonly correlationId: string;
+  readonly actor?: string;
+  readonly traceparent?: string;
+}
+
+export interface Decision<S> {
+  /** The state after the decision (unchanged when the decision was to do nothing). */
+  readonly state: S;
+  /** The stream version that state reflects. */
+  readonly version: number;
+  readonly appended: readonly EventEnvelope[];
+}
+
+export interface CommandProcessorOptions {
+  readonly clock: () => Date;
+  /** A uniform draw in [0, 1), for the jitter between retries. */
+  readonly random: () => number;
+  /** Attempts at load-decide-append before a version conflict is handed to the caller. */
+  readonly maxAttempts?: number;
+  /** Upper bound of the pause before the n-th retry: min(cap, base * 2^(n-1)), full jitter. */
+  readonly retryBaseMs?: number;
+  readonly retryCapMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface Loaded<S> {
+  /** The tenant of the stream's events; null while the stream is empty. */
+  readonly tenant: string | null;
+  readonly state: S;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+/**
+ * Load, decide, append; on a lost race, again (ARCHITECTURE.md invariant 2). The append carries
+ * the version the decision was made on, so two racers cannot both win: the loser re-reads the
+ * winner's events and decides afresh against them, which may now be a refusal or nothing at all.
+ * Retries are bounded; past them the retryable STREAM_VERSION_CONFLICT goes back to the sender.
+ *
+ * Tenancy (invariant 7): a stream written by another tenant is treated exactly like an empty
+ * one, so the answer (normally NOT_FOUND from the domain) is the one a missing job gets, and
+ * nothing is ever appended to it.
+ */
+export class CommandProcessor {
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  private readonly retryCapMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly store: EventStreams,
+    private readonly options: CommandProcessorOptions,
+  ) {
+    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    this.retryBaseMs = options.retryBaseMs ?? 5;
+    this.retryCapMs = options.retryCapMs ?? 100;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  async handle<S, C, E extends DomainEvent>(
+    decider: Decider<S, C, E>,
+    streamId: string,
+    command: C,
+    context: CommandContext,
+  ): Promise<Decision<S>> {
+    for (let attempt = 1; ; attempt += 1) {
+      const loaded = await this.load(decider, streamId);
+      const foreign = loaded.state.tenant !== null && loaded.state.tenant !== context.tenant;
+      const state = foreign ? decider.initialState() : loaded.state.state;
+      const version = foreign ? 0 : loaded.version;
+      const now = this.options.clock();
+      const events = decider.decide(state, command, now);
+      if (events.length === 0) return { state, version, appended: [] };
+      if (foreign) {
+        // Only a creating command decides anything on an empty stream; this one is taken.
+        throw new GantryError(ErrorCodes.NOT_FOUND, `${streamId} does not exist`, {
+          details: { streamId },
+        });
+      }
+      let appended: AppendResult;
+      try {
+        appended = await this.store.append(
+          streamId,
+          version,
+          events.map((event) => toNewEvent(event, context, now)),
+        );
+      } catch (err) {
+        if (!isStreamVersionConflict(err) || attempt >= this.maxAttempts) throw err;
+        await this.sleep(this.backoffMs(attempt));
+        continue;
+      }
+      // Fold what was stored (data as the schema wrote it, defaults applied), not what was asked.
+      const next = appended.events.reduce(
+        (acc, envelope) => decider.evolve(acc, asDomainEvent<E>(envelope)),
+        state,
+      );
+      return { state: next, version: appended.nextVersion, appended: appended.events };
+    }
+  }
+
+  private load<S, C, E extends DomainEvent>(
+    decider: Decider<S, C, E>,
+    streamId: string,
+  ): Promise<AggregateResult<Loaded<S>>> {
+    return this.store.aggregateStream<Loaded<S>>(streamId, {
+      initial: () => ({ tenant: null, state: decider.initialState() }),
+      evolve: (acc, envelope) => ({
+        tenant: acc.tenant ?? envelope.metadata.tenant,
+        state: decider.evolve(acc.state, asDomainEvent<E>(envelope)),
+      }),
+    });
+  }
+
+  /** Full jitter: racers that lost together spread out instead of colliding again. */
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(this.retryCapMs, this.retryBaseMs * 2 ** (attempt - 1));
+    return Math.floor(this.options.random() * ceiling);
+  }
+}
+
+/** The store validated and upcast the data on read against the registry: it is an E's data. */
+const asDomainEvent = <E extends DomainEvent>(envelope: EventEnvelope): E =>
+  ({ type: envelope.type, data: envelope.data }) as unknown as E;
+
+const toNewEvent = (event: DomainEvent, context: CommandContext, now: Date): NewEvent => ({
+  type: event.type,
+  data: event.data,
+  metadata: {
+    tenant: context.tenant,
+    causationId: context.causationId,
+    correlationId: context.correlationId,
+    occurredAt: now,
+    ...(context.actor === undefined ? {} : { actor: context.actor }),
+    ...(context.traceparent === undefined ? {} : { traceparent: context.traceparent }),
+  },
+});

@@ -1,0 +1,37 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { CommandProcessor, type EventStreams } from './command-processor';
+import { JobCommandsController } from './job-commands.controller';
+import { JobCommandsService, NEW_JOB_ID } from './job-commands.service';
+
+/** What the controller is given rather than reaching for: the store, time and randomness. */
+export interface ControllerDependencies {
+  readonly store: EventStreams;
+  readonly clock: () => Date;
+  /** A uniform draw in [0, 1). */
+  readonly random: () => number;
+  /** A fresh job id, for a submission without an Idempotency-Key. */
+  readonly newJobId: () => string;
+  readonly maxAttempts?: number;
+}
+
+@Module({})
+export class ControllerModule {
+  static register(deps: ControllerDependencies): DynamicModule {
+    return {
+      module: ControllerModule,
+      controllers: [JobCommandsController],
+      providers: [
+        {
+          provide: CommandProcessor,
+          useValue: new CommandProcessor(deps.store, {
+            clock: deps.clock,
+            random: deps.random,
+            ...(deps.maxAttempts === undefined ? {} : { maxAttempts: deps.maxAttempts }),
+          }),
+        },
+        { provide: NEW_JOB_ID, useValue: deps.newJobId },
+        JobCommandsService,
+      ],
+    };
+  }
+}

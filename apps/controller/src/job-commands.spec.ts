@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCodes, type CommandEnvelope, type GantryError } from '@gantry/contracts';
+import { commandContext, JOB_COMMAND_VERBS, parseJobCommand } from './job-commands';
+
+const anEnvelope = (
+  type: string,
+  data: Record<string, unknown>,
+  metadata: Partial<CommandEnvelope['metadata']> = {},
+): CommandEnvelope => ({
+  id: randomUUID(),
+  type,
+  schemaVersion: 1,
+  data,
+  metadata: {
+    tenant: 'acme',
+    occurredAt: '2025-01-01T00:00:00.000Z',
+    causationId: null,
+    correlationId: 'corr-1',
+    ...metadata,
+  },
+});
+
+const refusal = (fn: () => unknown): GantryError => {
+  try {
+    fn();
+  } catch (err) {
+    return err as GantryError;
+  }
+  throw new Error('expected a refusal');
+};
+
+describe('parseJobCommand', () => {
+  it('refuses an envelope whose type is not the one its subject takes', () => {
+    const err = refusal(() =>
+      parseJobCommand('AdmitJob', anEnvelope('CancelJob', { jobId: 'j1' })),
+    );
+    expect(err.code).toBe(ErrorCodes.VALIDATION_FAILED);
+  });
+
+  it('refuses data that does not match the schema', () => {
+    const err = refusal(() =>
+      parseJobCommand('StartAttempt', anEnvelope('StartAttempt', { jobId: 'j1', leaseEpoch: 0 })),
+    );
+    expect(err.code).toBe(ErrorCodes.VALIDATION_FAILED);
+  });
+
+  it('refuses a submission from the system pseudo-tenant', () => {
+    const spec = {}; // never reached: the tenant is checked first
+    const err = refusal(() =>
+      parseJobCommand(
+        'SubmitJob',
+        anEnvelope('SubmitJob', { spec, idempotencyKey: null }, { tenant: '_system' }),
+      ),
+    );
+    expect(err.code).toBe(ErrorCodes.VALIDATION_FAILED);
+  });
+
+  it('fills a missing cancel requester from the actor', () => {
+    const command = parseJobCommand(
+      'CancelJob',
+      anEnvelope('CancelJob', { jobId: 'j1' }, { actor: 'key-7' }),
+    );
+    expect(command).toEqual({
+      type: 'CancelJob',
+      data: { jobId: 'j1', reason: '', requestedBy: 'key-7' },
+    });
+  });
+
+  it('keeps a requester the sender named', () => {
+    const command = parseJobCommand(
+      'CancelJob',
+      anEnvelope('CancelJob', { jobId: 'j1', requestedBy: 'ops' }, { actor: 'key-7' }),
+    );
+    expect(command.data).toMatchObject({ requestedBy: 'ops' });
+  });
+});
+
+describe('commandContext', () => {
+  it('makes the command the cause and keeps its correlation and actor', () => {
+    const envelope = anEnvelope('AdmitJob', { jobId: 'j1' }, { actor: 'admission' });
+    expect(commandContext(envelope)).toEqual({
+      tenant: 'acme',
+      causationId: envelope.id,
+      correlationId: 'corr-1',
+      actor: 'admission',
+    });
+  });
+});
+
+describe('JOB_COMMAND_VERBS', () => {
+  it('names every verb in kebab-case, usable as a subject token', () => {
+    for (const verb of Object.keys(JOB_COMMAND_VERBS)) expect(verb).toMatch(/^[a-z]+(-[a-z]+)*$/);
+  });
+});
