@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CommandProcessor, type EventStreams } from './command-processor';
+import { CommandProcessor, type EventStreams } from '@gantry/event-store';
 import { JobCommandsController } from './job-commands.controller';
 import { JobCommandsService, NEW_JOB_ID } from './job-commands.service';
 

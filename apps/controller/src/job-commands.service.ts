@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { streamIdOf, type CommandEnvelope, type JobCommandType } from '@gantry/contracts';
-import { CommandProcessor } from './command-processor';
+import { CommandProcessor } from '@gantry/event-store';
 import { commandContext, jobDecider, parseJobCommand, type JobReply } from './job-commands';
 import { submittedJobId } from './job-id';
 

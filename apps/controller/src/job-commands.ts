@@ -9,7 +9,7 @@ import {
   type JobEvent,
 } from '@gantry/contracts';
 import { decide, evolve, initialJobState, type JobIdentity, type JobState } from '@gantry/domain';
-import { type CommandContext, type Decider } from './command-processor';
+import { type CommandContext, type Decider } from '@gantry/event-store';
 
 /**
  * The controller's command verbs (`<ns>.cmd.controller.<verb>`) and the job command each one

@@ -11,6 +11,10 @@ export const ErrorCodes = {
   INVALID_SUBJECT_TOKEN: 'INVALID_SUBJECT_TOKEN',
   ILLEGAL_TRANSITION: 'ILLEGAL_TRANSITION',
   NOT_FOUND: 'NOT_FOUND',
+  /** A tenant with that id already exists (admission: create-tenant). */
+  TENANT_EXISTS: 'TENANT_EXISTS',
+  /** The caller is known but not allowed to do this (e.g. an admin command from a non-admin). */
+  FORBIDDEN: 'FORBIDDEN',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   LEASE_STALE_EPOCH: 'LEASE_STALE_EPOCH',
   /** A retry's backoff has not elapsed yet: worth trying again after `details.notBefore`. */

@@ -6,4 +6,6 @@ export * from './registry';
 export * from './job-spec';
 export * from './events/job.events';
 export * from './commands/job.commands';
+export * from './events/tenant.events';
+export * from './commands/tenant.commands';
 export * from './catalogue';

@@ -20,3 +20,26 @@ export {
 } from './job/job.aggregate';
 export { decide } from './job/job.decide';
 export { backoffCeilingSeconds, backoffSeconds } from './job/retry-backoff';
+export {
+  API_KEY_ID_BYTES,
+  API_KEY_PREFIX,
+  API_KEY_RANDOM_BYTES,
+  API_KEY_SECRET_BYTES,
+  apiKeyMaterialFrom,
+  formatApiKey,
+  hashApiKeySecret,
+  isWellFormedApiKeyMaterial,
+  parseApiKey,
+  verifyApiKey,
+  type ApiKeyMaterial,
+} from './tenant/api-key';
+export {
+  decideTenant,
+  evolveTenant,
+  foldTenant,
+  initialTenantState,
+  liveKeyOf,
+  type TenantDecision,
+  type TenantKey,
+  type TenantState,
+} from './tenant/tenant.aggregate';

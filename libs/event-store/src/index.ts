@@ -23,3 +23,4 @@ export {
   type EventPublisherOptions,
   type PublisherStatus,
 } from './publisher/event-publisher';
+export * from './command-processor';

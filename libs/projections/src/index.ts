@@ -36,7 +36,21 @@ export {
   type RebuildResult,
 } from './rebuild-projection';
 export {
+  API_KEYS_TABLE,
+  TENANT_DIRECTORY_TABLE,
+  isTenantEvent,
+  projectTenantDirectory,
+  tenantDirectoryProjection,
+  type TenantEventEnvelope,
+} from './tenant-directory/tenant-directory.projection';
+export {
+  authenticateApiKey,
+  type AuthenticatedKey,
+  type KeyLookup,
+} from './tenant-directory/authenticate-api-key';
+export {
   CreateJobSummary1763910000001,
+  CreateTenantDirectory1763910000003,
   CreateProjectionBookkeeping1763910000000,
   projectionMigrations,
 } from './migrations';

@@ -108,8 +108,45 @@ export class AddJobSummaryLifecycle1763910000002 implements MigrationInterface {
   }
 }
 
+/**
+ * The tenant directory (FEATURES.md B5, I1): tenants with their quotas, and API key hashes by key
+ * id, the gateway's lookup for every authenticated request. Key ids are globally unique (random),
+ * so the key id alone is the primary key.
+ */
+export class CreateTenantDirectory1763910000003 implements MigrationInterface {
+  name = 'CreateTenantDirectory1763910000003';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      CREATE TABLE tenant_directory (
+        tenant       text PRIMARY KEY,
+        name         text NOT NULL,
+        quotas       jsonb NOT NULL,
+        created_at   timestamptz NOT NULL,
+        updated_at   timestamptz NOT NULL,
+        last_version integer NOT NULL
+      )`);
+    await queryRunner.query(`
+      CREATE TABLE api_keys (
+        key_id       text PRIMARY KEY,
+        tenant       text NOT NULL,
+        hash         text NOT NULL,
+        created_at   timestamptz NOT NULL,
+        revoked_at   timestamptz,
+        last_version integer NOT NULL
+      )`);
+    await queryRunner.query('CREATE INDEX api_keys_tenant ON api_keys (tenant)');
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query('DROP TABLE api_keys');
+    await queryRunner.query('DROP TABLE tenant_directory');
+  }
+}
+
 export const projectionMigrations = [
   CreateProjectionBookkeeping1763910000000,
   CreateJobSummary1763910000001,
   AddJobSummaryLifecycle1763910000002,
+  CreateTenantDirectory1763910000003,
 ];

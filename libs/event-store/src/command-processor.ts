@@ -1,12 +1,7 @@
 import { ErrorCodes, GantryError, type DomainEvent, type EventEnvelope } from '@gantry/contracts';
-import {
-  isStreamVersionConflict,
-  type AggregateOptions,
-  type AggregateResult,
-  type AppendResult,
-  type ExpectedVersion,
-  type NewEvent,
-} from '@gantry/event-store';
+import { isStreamVersionConflict, type ExpectedVersion } from './errors';
+import { type NewEvent } from './envelopes';
+import { type AggregateOptions, type AggregateResult, type AppendResult } from './event-store';
 
 /** The part of the event store's public API a command needs; PostgresEventStore is one. */
 export interface EventStreams {

@@ -7,7 +7,7 @@ import {
   type AppendResult,
   type ExpectedVersion,
   type NewEvent,
-} from '@gantry/event-store';
+} from './index';
 import {
   CommandProcessor,
   type CommandContext,
@@ -17,7 +17,7 @@ import {
 
 /**
  * The load-decide-append-retry loop against an in-memory stream that can be told to lose races.
- * (Unit tests of the loop only; the controller's int tests run it on the real store.)
+ * (Unit tests of the loop only; the controller's and admission's int tests run it on the real store.)
  */
 type Added = DomainEvent<'Added', { readonly amount: number }>;
 interface Add {

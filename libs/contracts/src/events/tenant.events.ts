@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { TenantIdSchema } from '../ids';
+import { defineMessage } from '../registry';
+import type { DomainEvent } from '../envelope';
+
+/**
+ * Tenant events (FEATURES.md B5, I1). Admission is their only writer (ARCHITECTURE.md, services
+ * table), through the tenant aggregate in @gantry/domain. One stream per tenant, `tenant-<id>`,
+ * whose envelopes carry the tenant id itself as their tenant.
+ *
+ * An API key is never in an event: only its public id and a hash of its secret are. The raw key
+ * exists once, in the reply to the command that made it (issue 3: "shown once, stored only
+ * hashed").
+ */
+const Timestamp = z.iso.datetime({ offset: true });
+
+/**
+ * A tenant's limits; every dimension optional (absent: no limit on it), every value positive.
+ * Strict, so a misspelt dimension is refused rather than silently meaning "no limit".
+ */
+export const TenantQuotasSchema = z.strictObject({
+  cores: z.number().positive().max(1_000_000).optional(),
+  memoryMiB: z.number().int().positive().max(1_000_000_000).optional(),
+  gpus: z.number().int().positive().max(1_000_000).optional(),
+  concurrentJobs: z.number().int().positive().max(10_000_000).optional(),
+});
+export type TenantQuotas = z.output<typeof TenantQuotasSchema>;
+
+export const TenantNameSchema = z.string().trim().min(1).max(200);
+
+/** The public half of an API key: `gk_<keyId>_<secret>` (see @gantry/domain tenant/api-key.ts). */
+export const ApiKeyIdSchema = z.string().regex(/^[0-9a-f]{24}$/, 'key ids are 24 hex chars');
+/** `<algorithm>:<base64url digest>`; the algorithm prefix lets a later scheme coexist. */
+export const ApiKeyHashSchema = z
+  .string()
+  .regex(/^hmac-sha256:[A-Za-z0-9_-]{43}$/, 'an hmac-sha256 digest, base64url');
+
+export const ApiKeyRecordSchema = z.strictObject({
+  keyId: ApiKeyIdSchema,
+  hash: ApiKeyHashSchema,
+  createdAt: Timestamp,
+});
+export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
+
+export const TenantCreatedData = z.strictObject({
+  id: TenantIdSchema,
+  name: TenantNameSchema,
+  quotas: TenantQuotasSchema,
+  apiKey: ApiKeyRecordSchema,
+  createdAt: Timestamp,
+});
+export const TenantCreated = defineMessage('TenantCreated', 1, TenantCreatedData);
+
+/** The quotas replace the previous ones as a whole (absent dimensions: no limit). */
+export const TenantQuotasSetData = z.strictObject({
+  id: TenantIdSchema,
+  quotas: TenantQuotasSchema,
+  setAt: Timestamp,
+});
+export const TenantQuotasSet = defineMessage('TenantQuotasSet', 1, TenantQuotasSetData);
+
+/** A new key, and the key it replaces revoked in the same fact (null: there was no live key). */
+export const ApiKeyRotatedData = z.strictObject({
+  id: TenantIdSchema,
+  apiKey: ApiKeyRecordSchema,
+  revokedKeyId: ApiKeyIdSchema.nullable(),
+  rotatedAt: Timestamp,
+});
+export const ApiKeyRotated = defineMessage('ApiKeyRotated', 1, ApiKeyRotatedData);
+
+export const ApiKeyRevokedData = z.strictObject({
+  id: TenantIdSchema,
+  keyId: ApiKeyIdSchema,
+  revokedAt: Timestamp,
+});
+export const ApiKeyRevoked = defineMessage('ApiKeyRevoked', 1, ApiKeyRevokedData);
+
+export const tenantEventDefinitions = [
+  TenantCreated,
+  TenantQuotasSet,
+  ApiKeyRotated,
+  ApiKeyRevoked,
+] as const;
+
+type EventOf<D> = D extends {
+  type: infer TType extends string;
+  schema: infer TSchema extends z.ZodType;
+}
+  ? DomainEvent<TType, z.output<TSchema>>
+  : never;
+
+/** The union of tenant events, derived from the definitions so the two cannot drift apart. */
+export type TenantEvent = EventOf<(typeof tenantEventDefinitions)[number]>;
+export type TenantEventType = TenantEvent['type'];

@@ -1,0 +1,122 @@
+import {
+  tenantEventDefinitions,
+  type DomainEvent,
+  type EventEnvelope,
+  type TenantEvent,
+} from '@gantry/contracts';
+import { type ProjectionOp, type ProjectionTable } from '../projection-op';
+import { type ProjectionDefinition } from '../projection';
+
+/**
+ * tenant_directory and api_keys: who the tenants are, their quotas, and the hashes of their API
+ * keys by key id, which is what the gateway authenticates a bearer against (FEATURES.md I1).
+ * Rebuildable from the tenant streams like every projection (invariant 6): each row's
+ * `last_version` is the version of the tenant stream's event that last wrote it.
+ */
+export const TENANT_DIRECTORY_TABLE: ProjectionTable = {
+  name: 'tenant_directory',
+  key: ['tenant'],
+  columns: ['tenant', 'name', 'quotas', 'created_at', 'updated_at', 'last_version'],
+  versionColumn: 'last_version',
+};
+
+export const API_KEYS_TABLE: ProjectionTable = {
+  name: 'api_keys',
+  key: ['key_id'],
+  columns: ['key_id', 'tenant', 'hash', 'created_at', 'revoked_at', 'last_version'],
+  versionColumn: 'last_version',
+};
+
+type EnvelopeOf<E> =
+  E extends DomainEvent<infer TType, infer TData> ? EventEnvelope<TType, TData> : never;
+export type TenantEventEnvelope = EnvelopeOf<TenantEvent>;
+
+const TENANT_EVENT_TYPES: ReadonlySet<string> = new Set(tenantEventDefinitions.map((d) => d.type));
+
+/** By type only: envelopes reach a projector already parsed and upcast (see isJobEvent). */
+export const isTenantEvent = (event: EventEnvelope): event is TenantEventEnvelope =>
+  TENANT_EVENT_TYPES.has(event.type);
+
+const json = (value: unknown): string => JSON.stringify(value);
+
+export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => {
+  if (!isTenantEvent(event)) return [];
+  const { streamVersion: version } = event.metadata;
+  // The tenant is the aggregate's own id (its data), not whoever the envelope was sent as.
+  const tenant = event.data.id;
+  const directory = TENANT_DIRECTORY_TABLE.name;
+  const keys = API_KEYS_TABLE.name;
+  switch (event.type) {
+    case 'TenantCreated': {
+      const { name, quotas, apiKey, createdAt } = event.data;
+      return [
+        {
+          kind: 'upsert',
+          table: directory,
+          key: { tenant },
+          version,
+          values: { name, quotas: json(quotas), created_at: createdAt, updated_at: createdAt },
+        },
+        {
+          kind: 'upsert',
+          table: keys,
+          key: { key_id: apiKey.keyId },
+          version,
+          values: { tenant, hash: apiKey.hash, created_at: apiKey.createdAt, revoked_at: null },
+        },
+      ];
+    }
+    case 'TenantQuotasSet':
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: { quotas: json(event.data.quotas), updated_at: event.data.setAt },
+        },
+      ];
+    case 'ApiKeyRotated': {
+      const { apiKey, revokedKeyId, rotatedAt } = event.data;
+      const ops: ProjectionOp[] = [
+        {
+          kind: 'upsert',
+          table: keys,
+          key: { key_id: apiKey.keyId },
+          version,
+          values: { tenant, hash: apiKey.hash, created_at: apiKey.createdAt, revoked_at: null },
+        },
+      ];
+      if (revokedKeyId !== null)
+        ops.push({
+          kind: 'update',
+          table: keys,
+          key: { key_id: revokedKeyId },
+          version,
+          set: { revoked_at: rotatedAt },
+        });
+      return ops;
+    }
+    case 'ApiKeyRevoked':
+      return [
+        {
+          kind: 'update',
+          table: keys,
+          key: { key_id: event.data.keyId },
+          version,
+          set: { revoked_at: event.data.revokedAt },
+        },
+      ];
+    default: {
+      const unhandled: never = event;
+      throw new Error(`tenant_directory has no case for ${(unhandled as EventEnvelope).type}`);
+    }
+  }
+};
+
+export const tenantDirectoryProjection: ProjectionDefinition = {
+  name: 'tenant_directory',
+  aggregates: ['tenant'],
+  tables: [TENANT_DIRECTORY_TABLE, API_KEYS_TABLE],
+  project: projectTenantDirectory,
+};
