@@ -32,6 +32,17 @@ export const defineMessage = <TType extends string, TSchema extends z.ZodType>(
   return { type, version, schema, upcasters };
 };
 
+/**
+ * The message a definition describes, as readonly `{ type, data }` data: unions of events and
+ * commands are derived from their definition lists with this, so the two cannot drift apart.
+ */
+export type MessageOf<D> = D extends {
+  type: infer TType extends string;
+  schema: infer TSchema extends z.ZodType;
+}
+  ? { readonly type: TType; readonly data: z.output<TSchema> }
+  : never;
+
 const formatIssues = (error: z.ZodError): { path: string; message: string }[] =>
   error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
 

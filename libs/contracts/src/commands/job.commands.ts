@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { JobSpecSchema } from '../job-spec';
-import { defineMessage } from '../registry';
+import { defineMessage, type MessageOf } from '../registry';
 import { RankAssignmentSchema } from '../events/job.events';
 
 /**
@@ -137,13 +137,6 @@ export const jobCommandDefinitions = [
   CancelJob,
 ] as const;
 
-type CommandOf<D> = D extends {
-  type: infer TType extends string;
-  schema: infer TSchema extends z.ZodType;
-}
-  ? { readonly type: TType; readonly data: z.output<TSchema> }
-  : never;
-
 /** The union of job commands, derived from the definitions: `{ type, data }`, readonly data. */
-export type JobCommand = CommandOf<(typeof jobCommandDefinitions)[number]>;
+export type JobCommand = MessageOf<(typeof jobCommandDefinitions)[number]>;
 export type JobCommandType = JobCommand['type'];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TenantIdSchema } from '../ids';
-import { defineMessage } from '../registry';
+import { defineMessage, type MessageOf } from '../registry';
 import { ApiKeyIdSchema, TenantNameSchema, TenantQuotasSchema } from '../events/tenant.events';
 
 /**
@@ -36,12 +36,5 @@ export const tenantCommandDefinitions = [
   RevokeApiKey,
 ] as const;
 
-type CommandOf<D> = D extends {
-  type: infer TType extends string;
-  schema: infer TSchema extends z.ZodType;
-}
-  ? { readonly type: TType; readonly data: z.output<TSchema> }
-  : never;
-
-export type TenantCommand = CommandOf<(typeof tenantCommandDefinitions)[number]>;
+export type TenantCommand = MessageOf<(typeof tenantCommandDefinitions)[number]>;
 export type TenantCommandType = TenantCommand['type'];

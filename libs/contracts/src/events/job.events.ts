@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { JobSpecSchema } from '../job-spec';
-import { defineMessage } from '../registry';
-import type { DomainEvent } from '../envelope';
+import { defineMessage, type MessageOf } from '../registry';
 
 /**
  * Job events: facts, named in the past tense. The controller is their only writer
@@ -262,14 +261,7 @@ export const jobEventDefinitions = [
   JobCancelled,
 ] as const;
 
-type EventOf<D> = D extends {
-  type: infer TType extends string;
-  schema: infer TSchema extends z.ZodType;
-}
-  ? DomainEvent<TType, z.output<TSchema>>
-  : never;
-
 /** The union of job events, derived from the definitions so the two cannot drift apart. */
-export type JobEvent = EventOf<(typeof jobEventDefinitions)[number]>;
+export type JobEvent = MessageOf<(typeof jobEventDefinitions)[number]>;
 export type JobEventType = JobEvent['type'];
 export type JobEventOfType<T extends JobEventType> = Extract<JobEvent, { type: T }>;

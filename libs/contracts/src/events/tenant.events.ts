@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { TenantIdSchema } from '../ids';
-import { defineMessage } from '../registry';
-import type { DomainEvent } from '../envelope';
+import { defineMessage, type MessageOf } from '../registry';
 
 /**
  * Tenant events (FEATURES.md B5, I1). Admission is their only writer (ARCHITECTURE.md, services
@@ -82,13 +81,6 @@ export const tenantEventDefinitions = [
   ApiKeyRevoked,
 ] as const;
 
-type EventOf<D> = D extends {
-  type: infer TType extends string;
-  schema: infer TSchema extends z.ZodType;
-}
-  ? DomainEvent<TType, z.output<TSchema>>
-  : never;
-
 /** The union of tenant events, derived from the definitions so the two cannot drift apart. */
-export type TenantEvent = EventOf<(typeof tenantEventDefinitions)[number]>;
+export type TenantEvent = MessageOf<(typeof tenantEventDefinitions)[number]>;
 export type TenantEventType = TenantEvent['type'];
