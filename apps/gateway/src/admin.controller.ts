@@ -1,0 +1,40 @@
+import { Body, Controller, Headers, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import { type FastifyRequest } from 'fastify';
+import { SYSTEM_TENANT } from '@gantry/contracts';
+import { Authenticator } from './authenticator';
+import { CommandSender } from './commands';
+import { CreateTenantBodySchema } from './schemas';
+import { parseInput } from './validate';
+
+interface IssuedKeyReply {
+  readonly id: string;
+  readonly apiKey: string;
+}
+
+/** Tenant administration: admission decides, the gateway only checks the admin token. */
+@Controller('v1/admin')
+export class AdminController {
+  constructor(
+    @Inject(Authenticator) private readonly auth: Authenticator,
+    @Inject(CommandSender) private readonly commands: CommandSender,
+  ) {}
+
+  @Post('tenants')
+  @HttpCode(201)
+  async createTenant(
+    @Headers('authorization') authorization: string | undefined,
+    @Body() body: unknown,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; apiKey: string }> {
+    this.auth.admin(authorization);
+    const data = parseInput(CreateTenantBodySchema, body, 'the tenant');
+    const reply = await this.commands.send<IssuedKeyReply>(
+      'admission',
+      'create-tenant',
+      'CreateTenant',
+      data,
+      { tenant: SYSTEM_TENANT, actor: 'admin', correlationId: req.id },
+    );
+    return { id: reply.id, apiKey: reply.apiKey };
+  }
+}

@@ -1,0 +1,160 @@
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+} from '@nestjs/common';
+import { type FastifyRequest } from 'fastify';
+import { ErrorCodes, GantryError, streamIdOf } from '@gantry/contracts';
+import { type AuthenticatedKey } from '@gantry/projections';
+import { keyActor } from './auth';
+import { Authenticator } from './authenticator';
+import { CommandSender, type CommandOrigin } from './commands';
+import { decodeCursor, encodeCursor } from './cursor';
+import { JobsReadModel } from './jobs.read-model';
+import {
+  CancelJobBodySchema,
+  IdempotencyKeyHeaderSchema,
+  JobIdSchema,
+  ListJobsQuerySchema,
+  SubmitJobBodySchema,
+  type JobView,
+} from './schemas';
+import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
+import { parseInput } from './validate';
+
+interface JobReply {
+  readonly jobId: string;
+  readonly state: JobView['state'];
+}
+
+const notFound = (): GantryError => new GantryError(ErrorCodes.NOT_FOUND, 'no such job');
+
+/** A path id that cannot be a job id is as missing as an unknown one. */
+const jobIdOf = (raw: string): string => {
+  if (!JobIdSchema.safeParse(raw).success) throw notFound();
+  return raw;
+};
+
+const originOf = (key: AuthenticatedKey, req: FastifyRequest): CommandOrigin => ({
+  tenant: key.tenant,
+  actor: keyActor(key.keyId),
+  correlationId: req.id,
+});
+
+/**
+ * A tenant's jobs. Writes go to the controller as commands with the caller's tenant in their
+ * metadata (the controller answers NOT_FOUND for another tenant's stream, ADR 0009); reads come
+ * from job_summary, and the events route from the job stream, both scoped to the caller.
+ */
+@Controller('v1/jobs')
+export class JobsController {
+  constructor(
+    @Inject(Authenticator) private readonly auth: Authenticator,
+    @Inject(CommandSender) private readonly commands: CommandSender,
+    @Inject(JobsReadModel) private readonly jobs: JobsReadModel,
+    @Inject(GATEWAY_DEPENDENCIES) private readonly deps: GatewayDependencies,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  async submit(
+    @Headers() headers: Record<string, string | undefined>,
+    @Body() body: unknown,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; state: JobView['state'] }> {
+    const key = await this.auth.tenant(headers['authorization']);
+    const { 'idempotency-key': idempotencyKey } = parseInput(
+      IdempotencyKeyHeaderSchema,
+      headers,
+      'the Idempotency-Key header',
+    );
+    const spec = parseInput(SubmitJobBodySchema, body, 'the job spec');
+    const reply = await this.commands.send<JobReply>(
+      'controller',
+      'submit',
+      'SubmitJob',
+      { spec, idempotencyKey: idempotencyKey ?? null },
+      originOf(key, req),
+    );
+    return { id: reply.jobId, state: reply.state };
+  }
+
+  @Get()
+  async list(
+    @Headers('authorization') authorization: string | undefined,
+    @Query() query: unknown,
+  ): Promise<{ items: readonly JobView[]; nextCursor: string | null }> {
+    const key = await this.auth.tenant(authorization);
+    const { state, limit, cursor } = parseInput(ListJobsQuerySchema, query, 'the query');
+    const page = await this.jobs.list(key.tenant, {
+      limit,
+      ...(state === undefined ? {} : { state }),
+      ...(cursor === undefined ? {} : { after: decodeCursor(cursor) }),
+    });
+    return { items: page.items, nextCursor: page.next === null ? null : encodeCursor(page.next) };
+  }
+
+  @Get(':id')
+  async get(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+  ): Promise<JobView> {
+    const key = await this.auth.tenant(authorization);
+    const job = await this.jobs.get(key.tenant, jobIdOf(id));
+    if (job === null) throw notFound();
+    return job;
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  async cancel(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; state: JobView['state'] }> {
+    const key = await this.auth.tenant(authorization);
+    const jobId = jobIdOf(id);
+    const { reason } = parseInput(CancelJobBodySchema, body ?? {}, 'the cancel request');
+    const reply = await this.commands.send<JobReply>(
+      'controller',
+      'cancel',
+      'CancelJob',
+      { jobId, reason: reason ?? '', requestedBy: keyActor(key.keyId) },
+      originOf(key, req),
+    );
+    return { id: reply.jobId, state: reply.state };
+  }
+
+  @Get(':id/events')
+  async events(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+  ): Promise<{ jobId: string; events: unknown[] }> {
+    const key = await this.auth.tenant(authorization);
+    const jobId = jobIdOf(id);
+    const events = await this.deps.store.readStream(streamIdOf('job', jobId));
+    // A stream another tenant wrote is answered exactly like a missing one (invariant 7).
+    if (events.length === 0 || events.some((e) => e.metadata.tenant !== key.tenant)) {
+      throw notFound();
+    }
+    return {
+      jobId,
+      events: events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        schemaVersion: e.schemaVersion,
+        version: e.metadata.streamVersion,
+        occurredAt: e.metadata.occurredAt,
+        data: e.data,
+      })),
+    };
+  }
+}

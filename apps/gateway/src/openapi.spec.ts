@@ -1,0 +1,34 @@
+import { buildOpenApiDocument } from './openapi';
+
+describe('the OpenAPI document', () => {
+  const doc = buildOpenApiDocument();
+
+  it('is OpenAPI 3.1 with every route of the contract', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths ?? {}).sort()).toEqual([
+      '/v1/admin/tenants',
+      '/v1/jobs',
+      '/v1/jobs/{id}',
+      '/v1/jobs/{id}/cancel',
+      '/v1/jobs/{id}/events',
+    ]);
+  });
+
+  it('describes the job spec from its zod schema, strict as it is', () => {
+    const spec = doc.components?.schemas?.['JobSpec'] as {
+      required?: string[];
+      additionalProperties?: unknown;
+      properties?: Record<string, unknown>;
+    };
+    expect(spec.required).toEqual(expect.arrayContaining(['command', 'resources']));
+    expect(spec.additionalProperties).toBe(false);
+    expect(Object.keys(spec.properties ?? {})).toEqual(
+      expect.arrayContaining(['command', 'nodes', 'pool']),
+    );
+  });
+
+  it('lists the D1 states', () => {
+    const state = doc.components?.schemas?.['JobState'] as { enum?: string[] };
+    expect(state.enum).toEqual(expect.arrayContaining(['PENDING', 'RUNNING', 'DEAD_LETTER']));
+  });
+});
