@@ -41,6 +41,7 @@ import {
   projectionMigrations,
   rebuildProjection,
 } from './index';
+import { visibleInStore as waitUntilVisible } from '../test/visible-in-store';
 
 /**
  * The job summary projection against real Postgres and a real nats-server: the live path
@@ -152,19 +153,7 @@ const eventually = async (
   }
 };
 
-/**
- * readAll stops below the oldest transaction still running anywhere on the server (xids are
- * cluster-wide), so right after an append, another database's long transaction can still hide
- * our events from it. Once they are visible they stay visible, so wait for that first.
- */
-const visibleInStore = async (count: number): Promise<ReadAllResult> => {
-  let page = await store.readAll({ after: null, limit: 10_000 });
-  await eventually(async () => {
-    page = await store.readAll({ after: null, limit: 10_000 });
-    return page.events.length === count;
-  }, `${count} events to be visible to readAll`);
-  return page;
-};
+const visibleInStore = (count: number): Promise<ReadAllResult> => waitUntilVisible(store, count);
 
 /** Every row, in key order, exactly as Postgres returns it. */
 const snapshot = async (): Promise<Record<string, unknown>[]> =>
