@@ -3,7 +3,12 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'pg';
 import { createSubjects, ErrorCodes, eventRegistry, type CommandEnvelope } from '@gantry/contracts';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
+import {
+  eventStoreMigrations,
+  PostgresEventStore,
+  runMigrations,
+  waitUntilVisible,
+} from '@gantry/event-store';
 import {
   connectNats,
   deleteStreams,
@@ -84,9 +89,13 @@ const createTenant = (id: string, metadata: Partial<CommandEnvelope['metadata']>
     ),
   );
 
-const project = () => catchUpProjection(store, sink);
 const eventCount = async (): Promise<number> =>
   Number((await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).rows[0]!.n);
+/** Catches the directory up with everything stored so far (readAll's horizon is server-wide). */
+const project = async () => {
+  await waitUntilVisible(store, await eventCount());
+  return catchUpProjection(store, sink);
+};
 
 describe('admission tenant commands', () => {
   it('creates a tenant and answers a key, shown once, that authenticates once projected', async () => {

@@ -24,3 +24,4 @@ export {
   type PublisherStatus,
 } from './publisher/event-publisher';
 export * from './command-processor';
+export * from './visibility';

@@ -17,6 +17,7 @@ import {
   eventStoreMigrations,
   PostgresEventStore,
   runMigrations,
+  waitUntilVisible,
   type ReadAllResult,
 } from '@gantry/event-store';
 import {
@@ -41,7 +42,6 @@ import {
   projectionMigrations,
   rebuildProjection,
 } from './index';
-import { visibleInStore as waitUntilVisible } from '../test/visible-in-store';
 
 /**
  * The job summary projection against real Postgres and a real nats-server: the live path

@@ -8,7 +8,12 @@ import {
   formatApiKey,
   type TenantDecision,
 } from '@gantry/domain';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
+import {
+  eventStoreMigrations,
+  PostgresEventStore,
+  runMigrations,
+  waitUntilVisible,
+} from '@gantry/event-store';
 import { createTestDatabase, type TestDatabase } from '@gantry/testing';
 import {
   authenticateApiKey,
@@ -18,7 +23,6 @@ import {
   rebuildProjection,
   tenantDirectoryProjection,
 } from '../index';
-import { visibleInStore } from '../../test/visible-in-store';
 
 /** The tenant directory on real Postgres: built from the store, rebuilt identical, and queried. */
 let db: TestDatabase;
@@ -88,7 +92,7 @@ it('projects tenants and keys, authenticates live keys only, and rebuilds identi
     },
     2,
   );
-  await visibleInStore(store, 2);
+  await waitUntilVisible(store, 2);
   await catchUpProjection(store, sink);
   expect(await authenticateApiKey(pool, `Bearer ${formatApiKey(k1)}`)).toEqual({
     tenant: 'acme',
@@ -105,7 +109,7 @@ it('projects tenants and keys, authenticates live keys only, and rebuilds identi
     3,
   );
   await run('acme', { command: { type: 'RotateApiKey', data: { id: 'acme' } }, key: k2 }, 4);
-  await visibleInStore(store, 4);
+  await waitUntilVisible(store, 4);
   await catchUpProjection(store, sink);
   expect(await authenticateApiKey(pool, `Bearer ${formatApiKey(k1)}`)).toBeNull();
   expect(await authenticateApiKey(pool, `Bearer ${formatApiKey(k2)}`)).toMatchObject({
@@ -119,7 +123,7 @@ it('projects tenants and keys, authenticates live keys only, and rebuilds identi
     { command: { type: 'RevokeApiKey', data: { id: 'acme', keyId: k2.keyId } } },
     5,
   );
-  await visibleInStore(store, 5);
+  await waitUntilVisible(store, 5);
   await catchUpProjection(store, sink);
   expect(await authenticateApiKey(pool, `Bearer ${formatApiKey(k2)}`)).toBeNull();
 

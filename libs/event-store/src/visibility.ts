@@ -1,12 +1,13 @@
-import { type PostgresEventStore, type ReadAllResult } from '@gantry/event-store';
+import { type PostgresEventStore, type ReadAllResult } from './event-store';
 
 /**
  * readAll stops below the oldest transaction still running anywhere on the server (xids are
  * cluster-wide; ADR 0002), so right after an append another database's open transaction can still
- * hide our events from it. Once visible they stay visible: tests that read the store's global
- * order wait for their events first.
+ * hide our events from it. Once visible they stay visible: whoever needs to read its own writes in
+ * the global order (tests, tools) waits for them first. Live consumers never need this: the
+ * publisher delivers each event as soon as it becomes visible.
  */
-export const visibleInStore = async (
+export const waitUntilVisible = async (
   store: Pick<PostgresEventStore, 'readAll'>,
   count: number,
   timeoutMs = 20_000,
