@@ -1,21 +1,14 @@
 import { type INestMicroservice } from '@nestjs/common';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+
 import { type NatsConnection } from '@nats-io/transport-node';
-import { Pool } from 'pg';
-import { createSubjects, ErrorCodes, eventRegistry, type CommandEnvelope } from '@gantry/contracts';
+import { type Pool } from 'pg';
+import { ErrorCodes, type CommandEnvelope, type SubjectCatalogue } from '@gantry/contracts';
 import {
   eventStoreMigrations,
-  PostgresEventStore,
-  runMigrations,
+  type PostgresEventStore,
   waitUntilVisible,
 } from '@gantry/event-store';
-import {
-  connectNats,
-  deleteStreams,
-  ensureStreams,
-  messagingMigrations,
-  sendCommand,
-} from '@gantry/messaging';
+import { messagingMigrations, sendCommand } from '@gantry/messaging';
 import {
   authenticateApiKey,
   catchUpProjection,
@@ -23,12 +16,8 @@ import {
   projectionMigrations,
   tenantDirectoryProjection,
 } from '@gantry/projections';
-import {
-  createTestDatabase,
-  resolveServerUrls,
-  uniqueName,
-  type TestDatabase,
-} from '@gantry/testing';
+import { createServiceTestBed, type ServiceTestBed } from '@gantry/service-testing';
+
 import { startAdmissionApp } from '../src/app';
 import { type IssuedKeyReply, type TenantReply } from '../src/tenant-commands';
 import { anAdminCommand, refusalOf } from './support';
@@ -37,29 +26,22 @@ import { anAdminCommand, refusalOf } from './support';
  * Admission in-process on real Postgres and NATS, driven over its command subjects. The tenant
  * directory is brought up to date straight from the store (no bus timing involved).
  */
-const subjects = createSubjects(uniqueName('t'));
-let db: TestDatabase;
+let bed: ServiceTestBed;
+let subjects: SubjectCatalogue;
 let pool: Pool;
 let store: PostgresEventStore;
 let sink: PostgresProjectionSink;
 let nc: NatsConnection;
-let jsm: JetStreamManager;
 let app: INestMicroservice;
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_adm');
-  await runMigrations(db.url, [
-    ...eventStoreMigrations,
-    ...messagingMigrations,
-    ...projectionMigrations,
-  ]);
-  pool = new Pool({ connectionString: db.url, max: 10 });
-  pool.on('error', () => undefined);
-  store = new PostgresEventStore(pool, eventRegistry);
+  bed = await createServiceTestBed({
+    name: 'gantry_adm',
+    migrations: [...eventStoreMigrations, ...messagingMigrations, ...projectionMigrations],
+    poolSize: 10,
+  });
+  ({ subjects, pool, store, nc } = bed);
   sink = new PostgresProjectionSink(pool, tenantDirectoryProjection, store);
-  nc = await connectNats(resolveServerUrls().natsUrl, 'admission-int');
-  jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm, subjects);
   app = await startAdmissionApp({
     nats: nc,
     subjects,
@@ -70,10 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await deleteStreams(jsm, subjects);
-  await nc.drain();
-  await pool.end();
-  await db.drop();
+  await bed?.close();
 });
 
 const send = <T = IssuedKeyReply>(verb: string, command: CommandEnvelope): Promise<T> =>

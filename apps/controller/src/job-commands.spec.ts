@@ -1,24 +1,18 @@
-import { randomUUID } from 'node:crypto';
 import { ErrorCodes, type CommandEnvelope, type GantryError } from '@gantry/contracts';
+import { aCommandEnvelope } from '@gantry/service-testing';
 import { commandContext, JOB_COMMAND_VERBS, parseJobCommand } from './job-commands';
 
 const anEnvelope = (
   type: string,
   data: Record<string, unknown>,
   metadata: Partial<CommandEnvelope['metadata']> = {},
-): CommandEnvelope => ({
-  id: randomUUID(),
-  type,
-  schemaVersion: 1,
-  data,
-  metadata: {
+): CommandEnvelope =>
+  aCommandEnvelope(type, data, {
     tenant: 'acme',
     occurredAt: '2025-01-01T00:00:00.000Z',
-    causationId: null,
     correlationId: 'corr-1',
     ...metadata,
-  },
-});
+  });
 
 const refusal = (fn: () => unknown): GantryError => {
   try {

@@ -1,53 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { type INestMicroservice } from '@nestjs/common';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+
 import { type NatsConnection } from '@nats-io/transport-node';
-import { Pool } from 'pg';
+import { type Pool } from 'pg';
 import {
-  createSubjects,
   ErrorCodes,
-  eventRegistry,
   type CommandEnvelope,
+  type SubjectCatalogue,
   type EventEnvelope,
   type JobEvent,
 } from '@gantry/contracts';
 import { evolve, initialJobState, isLegalTransition, type JobState } from '@gantry/domain';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
-import {
-  connectNats,
-  deleteStreams,
-  ensureStreams,
-  messagingMigrations,
-  sendCommand,
-} from '@gantry/messaging';
-import {
-  createTestDatabase,
-  resolveServerUrls,
-  uniqueName,
-  type TestDatabase,
-} from '@gantry/testing';
+import { eventStoreMigrations, type PostgresEventStore } from '@gantry/event-store';
+import { messagingMigrations, sendCommand } from '@gantry/messaging';
+import { createServiceTestBed, type ServiceTestBed } from '@gantry/service-testing';
+
 import { startControllerApp } from '../src/app';
 import { type JobReply } from '../src/job-commands';
 import { aCommand, aSpec, refusalOf } from './support';
 
 /** The controller in-process on real Postgres and NATS, driven over its command subjects. */
-const subjects = createSubjects(uniqueName('t'));
-let db: TestDatabase;
+let bed: ServiceTestBed;
+let subjects: SubjectCatalogue;
 let pool: Pool;
 let store: PostgresEventStore;
 let nc: NatsConnection;
-let jsm: JetStreamManager;
 let app: INestMicroservice;
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_ctl');
-  await runMigrations(db.url, [...eventStoreMigrations, ...messagingMigrations]);
-  pool = new Pool({ connectionString: db.url, max: 20 });
-  pool.on('error', () => undefined);
-  store = new PostgresEventStore(pool, eventRegistry);
-  nc = await connectNats(resolveServerUrls().natsUrl, 'controller-int');
-  jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm, subjects);
+  bed = await createServiceTestBed({
+    name: 'gantry_ctl',
+    migrations: [...eventStoreMigrations, ...messagingMigrations],
+    poolSize: 20,
+  });
+  ({ subjects, pool, store, nc } = bed);
   app = await startControllerApp({
     nats: nc,
     subjects,
@@ -58,10 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
-  await deleteStreams(jsm, subjects);
-  await nc.drain();
-  await pool.end();
-  await db.drop();
+  await bed?.close();
 });
 
 const send = (verb: string, command: CommandEnvelope): Promise<JobReply> =>

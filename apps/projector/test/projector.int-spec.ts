@@ -1,44 +1,37 @@
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
-import { Pool } from 'pg';
-import { createSubjects, eventRegistry, JobSpecSchema, type JobCommand } from '@gantry/contracts';
+import { type Pool } from 'pg';
+import { JobSpecSchema, type JobCommand, type SubjectCatalogue } from '@gantry/contracts';
 import { decide, initialJobState } from '@gantry/domain';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
-import { connectNats, deleteStreams, publishEvent } from '@gantry/messaging';
+import { eventStoreMigrations, type PostgresEventStore } from '@gantry/event-store';
+import { publishEvent } from '@gantry/messaging';
 import { projectionMigrations } from '@gantry/projections';
-import {
-  createTestDatabase,
-  resolveServerUrls,
-  uniqueName,
-  type TestDatabase,
-} from '@gantry/testing';
+import { createServiceTestBed, type ServiceTestBed } from '@gantry/service-testing';
+import { resolveServerUrls, uniqueName } from '@gantry/testing';
 import { startProjector, type RunningProjector } from '../src/projector';
 
 /** The projector on real servers: it catches up from the store at start, then follows the bus. */
-const subjects = createSubjects(uniqueName('t'));
-let db: TestDatabase;
+let bed: ServiceTestBed;
+let subjects: SubjectCatalogue;
 let pool: Pool;
 let store: PostgresEventStore;
 let nc: NatsConnection;
-let jsm: JetStreamManager;
 let projector: RunningProjector | undefined;
 const errors: unknown[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_projector');
-  await runMigrations(db.url, [...eventStoreMigrations, ...projectionMigrations]);
-  pool = new Pool({ connectionString: db.url, max: 4 });
-  store = new PostgresEventStore(pool, eventRegistry);
-  nc = await connectNats(resolveServerUrls().natsUrl, 'projector-int');
-  jsm = await jetstreamManager(nc);
+  bed = await createServiceTestBed({
+    name: 'gantry_projector',
+    migrations: [...eventStoreMigrations, ...projectionMigrations],
+    poolSize: 4,
+    ensureStreams: false,
+  });
+  ({ subjects, pool, store, nc } = bed);
 });
 
 afterAll(async () => {
   await projector?.close();
-  await deleteStreams(jsm, subjects).catch(() => undefined);
-  await nc?.drain();
-  await pool?.end();
-  await db?.drop();
+  await bed?.close();
 });
 
 /** Appends a submission as the controller would; returns the stored envelopes. */

@@ -1,0 +1,33 @@
+import { randomUUID } from 'node:crypto';
+import { type CommandEnvelope } from '@gantry/contracts';
+
+/** A command envelope, valid by default; tests override what they are about. */
+export const aCommandEnvelope = (
+  type: string,
+  data: Record<string, unknown>,
+  metadata: Partial<CommandEnvelope['metadata']> &
+    Pick<CommandEnvelope['metadata'], 'tenant' | 'actor'>,
+): CommandEnvelope => ({
+  id: randomUUID(),
+  type,
+  schemaVersion: 1,
+  data,
+  metadata: {
+    occurredAt: new Date().toISOString(),
+    causationId: null,
+    correlationId: `corr-${randomUUID()}`,
+    ...metadata,
+  },
+});
+
+/** The code a command was refused with (or `resolved …` when it was not), for table-style asserts. */
+export const refusalOf = async (
+  promise: Promise<unknown>,
+): Promise<{ code: string; retryable: boolean }> =>
+  promise.then(
+    (value) => ({ code: `resolved ${JSON.stringify(value)}`, retryable: false }),
+    (err: { code?: string; retryable?: boolean }) => ({
+      code: err.code ?? String(err),
+      retryable: err.retryable ?? false,
+    }),
+  );
