@@ -9,3 +9,4 @@ export * from './commands/job.commands';
 export * from './events/tenant.events';
 export * from './commands/tenant.commands';
 export * from './catalogue';
+export * from './node';

@@ -22,11 +22,12 @@ const DAY_NS = 24 * 60 * 60 * 1_000_000_000;
 export interface StreamNames {
   readonly events: string;
   readonly deadLetters: string;
+  readonly logs: string;
 }
 
 export const streamNames = (subjects: SubjectCatalogue): StreamNames => {
   const prefix = subjects.namespace.toUpperCase().replace(/-/g, '_');
-  return { events: `${prefix}_EVENTS`, deadLetters: `${prefix}_DLQ` };
+  return { events: `${prefix}_EVENTS`, deadLetters: `${prefix}_DLQ`, logs: `${prefix}_LOGS` };
 };
 
 type NamedStreamConfig = Partial<StreamConfig> & { name: string };
@@ -52,6 +53,18 @@ export const streamConfigs = (subjects: SubjectCatalogue): NamedStreamConfig[] =
       retention: RetentionPolicy.Limits,
       duplicate_window: DUPLICATE_WINDOW_NS,
       max_age: 30 * DAY_NS,
+      num_replicas: 1,
+    },
+    {
+      // Agents publish log chunks here; the log relay persists them per rank. File-backed so a
+      // relay restart loses nothing the agent was told was stored.
+      name: names.logs,
+      subjects: [subjects.allLogs()],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      duplicate_window: DUPLICATE_WINDOW_NS,
+      max_age: 7 * DAY_NS,
       num_replicas: 1,
     },
   ];
