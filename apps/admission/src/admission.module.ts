@@ -1,4 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { JobAdmissionController } from './job-admission.controller';
+import {
+  JOB_ADMISSION_DEPENDENCIES,
+  JobAdmissionService,
+  type JobAdmissionDependencies,
+} from './job-admission.service';
 import { TenantCommandsController } from './tenant-commands.controller';
 import {
   ADMISSION_DEPENDENCIES,
@@ -8,11 +14,16 @@ import {
 
 @Module({})
 export class AdmissionModule {
-  static register(deps: AdmissionDependencies): DynamicModule {
+  static register(deps: AdmissionDependencies, jobs: JobAdmissionDependencies): DynamicModule {
     return {
       module: AdmissionModule,
-      controllers: [TenantCommandsController],
-      providers: [{ provide: ADMISSION_DEPENDENCIES, useValue: deps }, TenantCommandsService],
+      controllers: [TenantCommandsController, JobAdmissionController],
+      providers: [
+        { provide: ADMISSION_DEPENDENCIES, useValue: deps },
+        TenantCommandsService,
+        { provide: JOB_ADMISSION_DEPENDENCIES, useValue: jobs },
+        JobAdmissionService,
+      ],
     };
   }
 }

@@ -1,33 +1,19 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client, Pool } from 'pg';
-import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
+import { Client } from 'pg';
 import { ensureServers, formatEnsureReport } from '@gantry/bootstrap';
-import { createSubjects, eventRegistry, streamIdOf, type EventEnvelope } from '@gantry/contracts';
-import {
-  EventPublisher,
-  eventStoreMigrations,
-  PostgresEventStore,
-  runMigrations,
-} from '@gantry/event-store';
-import { connectNats, ensureStreams, messagingMigrations, streamNames } from '@gantry/messaging';
-import {
-  JOB_SUMMARY_TABLE,
-  jobSummaryProjection,
-  PostgresProjectionSink,
-  ProjectionRunner,
-  projectionMigrations,
-  rebuildProjection,
-} from '@gantry/projections';
+import { freePort, GatewayClient, startPlatform, type Platform } from '@gantry/platform';
 
 /**
- * `npm start`: the event-store demo, until the platform's services exist (issue 2). It brings up
- * Postgres and NATS (reusing or starting them), migrates, starts the publisher and the live
- * job-summary projection, records three jobs' histories, follows their events on the tenant's
- * subject as an internal team would, then drops and rebuilds the projection from the store and
- * checks it comes out identical.
+ * `npm start`: the whole platform on this machine. It brings up Postgres and NATS (reusing or
+ * starting them), starts every service and two local agents (pool `cpu`) as real processes,
+ * creates a demo tenant, uploads an input file, submits a 2-node job, follows its logs until it
+ * ends, and leaves the platform running with its URLs and the demo key printed (`--exit` stops
+ * it instead, which is what the end-to-end test of this command uses).
  */
-const USAGE = `usage: npm start [-- --keep-running] [--database NAME] [--namespace NAME]`;
+const USAGE = `usage: npm start [-- --exit] [--port 8080] [--database gantry] [--namespace gantry]`;
 const say = (line: string): void => console.log(line);
 
 const ensureDatabase = async (serverUrl: string, name: string): Promise<string> => {
@@ -44,81 +30,86 @@ const ensureDatabase = async (serverUrl: string, name: string): Promise<string> 
   return url.toString();
 };
 
-const tenant = 'demo';
-const actor = 'demo:npm-start';
-
-/** Three small histories that exercise the first job events: admitted, rejected, cancelled. */
-const histories = (runId: string) => {
-  const spec = (name: string, nodes: number) => ({
-    name,
-    command: ['python', 'train.py'],
-    nodes,
-    resources: { cpu: 2, memoryMiB: 2048 },
+/** The port asked for when it is free, another one when something else holds it. */
+const portFor = async (wanted: number): Promise<number> => {
+  const probe = await import('node:net');
+  const free = await new Promise<boolean>((resolve) => {
+    const server = probe.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(wanted, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-  const admittedAt = () => new Date().toISOString();
-  const job = (suffix: string) => `${runId}-${suffix}`;
-  return [
-    {
-      jobId: job('train'),
-      events: [
-        {
-          type: 'JobSubmitted',
-          data: { jobId: job('train'), spec: spec('train', 2), idempotencyKey: null },
-        },
-        { type: 'JobAdmitted', data: { jobId: job('train'), admittedAt: admittedAt() } },
-      ],
-    },
-    {
-      jobId: job('huge'),
-      events: [
-        {
-          type: 'JobSubmitted',
-          data: { jobId: job('huge'), spec: spec('huge', 64), idempotencyKey: null },
-        },
-        {
-          type: 'JobRejected',
-          data: {
-            jobId: job('huge'),
-            code: 'QUOTA_EXCEEDED',
-            reason: 'cores: usage 0 + request 128 would reach 200% of the quota of 64',
-            details: { dimension: 'cores', usage: 0, request: 128, limit: 64 },
-          },
-        },
-      ],
-    },
-    {
-      jobId: job('oops'),
-      events: [
-        {
-          type: 'JobSubmitted',
-          data: { jobId: job('oops'), spec: spec('oops', 1), idempotencyKey: 'oops-1' },
-        },
-        { type: 'JobAdmitted', data: { jobId: job('oops'), admittedAt: admittedAt() } },
-        {
-          type: 'JobCancelled',
-          data: { jobId: job('oops'), reason: 'submitted by mistake', cancelledBy: actor },
-        },
-      ],
-    },
-  ];
+  return free ? wanted : freePort();
 };
 
-const waitFor = async (
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+const SAMPLE_SCRIPT = [
+  'echo "rank $GANTRY_RANK of $GANTRY_WORLD_SIZE: hosts=$GANTRY_HOSTS coordinator=$GANTRY_COORDINATOR"',
+  'echo "rank $GANTRY_RANK read its input: $(cat inputs/greeting.txt)"',
+  'for step in 1 2 3; do echo "rank $GANTRY_RANK step $step/3"; sleep 0.3; done',
+  'echo "rank $GANTRY_RANK done"',
+].join('\n');
+
+const demoKey = async (admin: GatewayClient, tenant: string): Promise<string> => {
+  const created = await admin.call<{ apiKey: string }>('POST', '/v1/admin/tenants', {
+    body: { id: tenant, name: 'Demo tenant', quotas: { cores: 64, concurrentJobs: 100 } },
+  });
+  if (created.status === 201) return created.body.apiKey;
+  if (created.status !== 409) throw new Error(`create tenant: ${created.status} ${created.text}`);
+  // A database from an earlier run: its key was shown then; rotate to get one now.
+  const rotated = await admin.call<{ apiKey: string }>('POST', `/v1/admin/tenants/${tenant}/keys`);
+  if (rotated.status !== 201) throw new Error(`rotate key: ${rotated.status} ${rotated.text}`);
+  return rotated.body.apiKey;
+};
+
+const runSample = async (platform: Platform, log: typeof say): Promise<string> => {
+  const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
+  const apiKey = await demoKey(admin, 'demo');
+  const tenant = admin.as(apiKey);
+
+  const upload = await tenant.call<{ id: string; sha256: string }>(
+    'POST',
+    '/v1/files?name=greeting.txt',
+    {
+      raw: 'hello from a staged input file',
+      headers: { 'content-type': 'application/octet-stream' },
+    },
+  );
+  if (upload.status !== 201) throw new Error(`upload: ${upload.status} ${upload.text}`);
+  log(`[demo] uploaded greeting.txt as ${upload.body.id} (sha256 ${upload.body.sha256})`);
+
+  const submitted = await tenant.submit({
+    name: 'hello-gang',
+    command: ['sh', '-c', SAMPLE_SCRIPT],
+    nodes: 2,
+    resources: { cpu: 1, memoryMiB: 256 },
+    pool: 'cpu',
+    inputs: [{ name: 'greeting', ref: upload.body.id, path: 'inputs/greeting.txt' }],
+  });
+  if (submitted.status !== 201) throw new Error(`submit: ${submitted.status} ${submitted.text}`);
+  const jobId = submitted.body.id;
+  log(`[demo] submitted 2-node job ${jobId}: ${submitted.body.state}`);
+
+  await tenant.followLogs(jobId, (event) => {
+    if (event.event !== 'log') return;
+    const chunk = JSON.parse(event.data) as { rank: number; attempt: number; data: string };
+    for (const line of chunk.data.replace(/\n$/, '').split('\n')) {
+      log(`[job ${jobId.slice(0, 8)} attempt ${chunk.attempt} rank ${chunk.rank}] ${line}`);
+    }
+  });
+  const job = await tenant.waitForJob(jobId);
+  log(
+    `[demo] job ${jobId}: ${job.state}; attempts ${String(job['attempt'])}, nodes ${JSON.stringify(
+      job['assignedNodes'],
+    )}, exit codes ${JSON.stringify(job['exitCodes'])}`,
+  );
+  if (job.state !== 'SUCCEEDED') throw new Error(`the sample job ended ${job.state}`);
+  return apiKey;
 };
 
 const main = async (): Promise<void> => {
   const { values } = parseArgs({
     options: {
-      'keep-running': { type: 'boolean', default: false },
+      exit: { type: 'boolean', default: false },
+      port: { type: 'string', default: '8080' },
       database: { type: 'string', default: 'gantry' },
       namespace: { type: 'string', default: 'gantry' },
       help: { type: 'boolean', short: 'h' },
@@ -129,103 +120,60 @@ const main = async (): Promise<void> => {
   const servers = await ensureServers({ log: say });
   formatEnsureReport(servers).forEach(say);
   const databaseUrl = await ensureDatabase(servers.postgres.url, values.database);
-  const applied = await runMigrations(databaseUrl, [
-    ...eventStoreMigrations,
-    ...messagingMigrations,
-    ...projectionMigrations,
-  ]);
-  say(`[demo] database ${values.database}: ${applied.length} migration(s) applied`);
+  const adminToken = process.env['GANTRY_ADMIN_TOKEN'] || randomBytes(18).toString('base64url');
+  const gatewayPort = await portFor(Number(values.port));
 
-  const subjects = createSubjects(values.namespace);
-  const nc = await connectNats(servers.nats.url, 'gantry-demo');
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  await ensureStreams(jsm, subjects);
-
-  const pool = new Pool({ connectionString: databaseUrl, max: 4 });
-  const store = new PostgresEventStore(pool, eventRegistry);
-  const publisher = new EventPublisher({ databaseUrl, store, js, subjects, name: 'demo' });
-  publisher.start();
-  const sink = new PostgresProjectionSink(pool, jobSummaryProjection, store);
-  const runner = new ProjectionRunner({
-    js,
-    jsm,
-    subjects,
-    sink,
-    consumerName: 'demo_job_summary',
+  say('[demo] starting the services and two agents (pool cpu)...');
+  const startedAt = Date.now();
+  const platform = await startPlatform({
+    workspaceRoot: join(__dirname, '..', '..', '..'),
+    databaseUrl,
+    natsUrl: servers.nats.url,
+    namespace: values.namespace,
+    adminToken,
+    gatewayPort,
+    workRoot: join(tmpdir(), 'gantry-demo', values.namespace),
+    agents: [
+      { nodeId: 'node-1', pools: ['cpu'], cpu: 2, memoryMiB: 2048 },
+      { nodeId: 'node-2', pools: ['cpu'], cpu: 2, memoryMiB: 2048 },
+    ],
   });
-  await runner.start();
+  say(`[demo] platform up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
 
-  // Follow the tenant's events the way an internal team would: gantry.evt.demo.>
-  const seen = new Map<string, number>();
-  const follower = await js.consumers.get(streamNames(subjects).events, {
-    filter_subjects: subjects.eventsOfTenant(tenant),
-    deliver_policy: DeliverPolicy.New,
-  });
-  const messages = await follower.consume();
-  void (async () => {
-    for await (const msg of messages) {
-      const event = eventRegistry.parseEvent(msg.json()) as EventEnvelope;
-      seen.set(event.id, Date.now());
-      say(`[bus]  ${msg.subject}  v${event.metadata.streamVersion}`);
-    }
-  })();
-
-  const runId = randomUUID().slice(0, 8);
-  const correlationId = `demo-${runId}`;
-  const appendedIds: string[] = [];
-  for (const history of histories(runId)) {
-    const streamId = streamIdOf('job', history.jobId);
-    const result = await store.append(
-      streamId,
-      'no_stream',
-      history.events.map((e) => ({
-        ...e,
-        metadata: { tenant, causationId: null, correlationId, actor },
-      })),
-    );
-    appendedIds.push(...result.events.map((e) => e.id));
+  let failed = false;
+  try {
+    const apiKey = await runSample(platform, say);
+    say('');
+    say(`Gantry is running.`);
     say(
-      `[store] ${streamId}: ${history.events.map((e) => e.type).join(' -> ')} (v1..v${result.nextVersion})`,
+      `  API:      ${platform.gatewayUrl}/v1   (OpenAPI: ${platform.gatewayUrl}/v1/openapi.json)`,
     );
+    say(`  demo key: ${apiKey}`);
+    say(`  admin:    ${adminToken}`);
+    say(
+      `  try:      curl -H "Authorization: Bearer ${apiKey}" ${platform.gatewayUrl}/v1/nodepools`,
+    );
+  } catch (err) {
+    failed = true;
+    console.error(`[demo] ${err instanceof Error ? err.message : String(err)}`);
+    console.error(platform.describe());
   }
 
-  await waitFor('every event on the bus', async () => appendedIds.every((id) => seen.has(id)));
-  const projected = async () =>
-    (
-      await pool.query(
-        `SELECT job_id, state, nodes, reason_code, last_version FROM ${JOB_SUMMARY_TABLE.name} WHERE tenant = $1 AND job_id LIKE $2 ORDER BY job_id`,
-        [tenant, `${runId}-%`],
-      )
-    ).rows;
-  await waitFor('the projection', async () => {
-    const rows = await projected();
-    return rows.length === 3 && rows.every((r) => r.state !== 'PENDING');
+  if (values.exit || failed) {
+    await platform.stop();
+    process.exitCode = failed ? 1 : 0;
+    return;
+  }
+  say('Press Ctrl-C to stop.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
-  const live = await projected();
-  say('[projection] job_summary, built live from JetStream:');
-  console.table(live);
-
-  await runner.stop();
-  const rebuilt = await rebuildProjection(store, sink);
-  const again = await projected();
-  const identical = JSON.stringify(again) === JSON.stringify(live);
-  say(
-    `[projection] dropped and rebuilt from the store (${rebuilt.eventsRead} events): ${identical ? 'identical' : 'DIFFERENT'}`,
-  );
-
-  if (values['keep-running']) {
-    say('[demo] publisher running; Ctrl-C to stop');
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-  }
-  messages.stop();
-  await publisher.stop();
-  await nc.drain();
-  await pool.end();
-  if (!identical) process.exitCode = 1;
+  say('[demo] stopping...');
+  await platform.stop();
 };
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack : err);
+main().catch((err) => {
+  console.error(err);
   process.exit(1);
 });

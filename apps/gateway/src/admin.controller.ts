@@ -1,6 +1,6 @@
-import { Body, Controller, Headers, HttpCode, Inject, Post, Req } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
 import { type FastifyRequest } from 'fastify';
-import { SYSTEM_TENANT } from '@gantry/contracts';
+import { ErrorCodes, GantryError, SYSTEM_TENANT, TenantIdSchema } from '@gantry/contracts';
 import { Authenticator } from './authenticator';
 import { CommandSender } from './commands';
 import { CreateTenantBodySchema } from './schemas';
@@ -33,6 +33,31 @@ export class AdminController {
       'create-tenant',
       'CreateTenant',
       data,
+      { tenant: SYSTEM_TENANT, actor: 'admin', correlationId: req.id },
+    );
+    return { id: reply.id, apiKey: reply.apiKey };
+  }
+
+  /**
+   * A new key for the tenant; the previous one is revoked by the rotation (I1). The raw key is in
+   * this answer only: how an operator recovers a tenant whose key was lost.
+   */
+  @Post('tenants/:id/keys')
+  @HttpCode(201)
+  async rotateKey(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; apiKey: string }> {
+    this.auth.admin(authorization);
+    if (!TenantIdSchema.safeParse(id).success) {
+      throw new GantryError(ErrorCodes.NOT_FOUND, 'no such tenant');
+    }
+    const reply = await this.commands.send<IssuedKeyReply>(
+      'admission',
+      'rotate-key',
+      'RotateApiKey',
+      { id },
       { tenant: SYSTEM_TENANT, actor: 'admin', correlationId: req.id },
     );
     return { id: reply.id, apiKey: reply.apiKey };

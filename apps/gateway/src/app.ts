@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { acceptOctetStreamBodies, DEFAULT_UPLOAD_BODY_LIMIT_BYTES } from './files.controller';
 import { GatewayModule } from './gateway.module';
 import { ProblemFilter } from './problem.filter';
 import { type GatewayDependencies } from './tokens';
@@ -11,6 +12,8 @@ export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface GatewayAppOptions extends GatewayDependencies {
   readonly bodyLimitBytes?: number;
+  /** The limit of application/octet-stream bodies (POST /v1/files). */
+  readonly uploadBodyLimitBytes?: number;
   readonly logger?: LoggerService | LogLevel[] | false;
   readonly onInternalError?: (err: unknown) => void;
 }
@@ -24,6 +27,10 @@ export const createGatewayApp = async (
     // Request ids become the commands' correlation ids.
     genReqId: () => randomUUID(),
   });
+  acceptOctetStreamBodies(
+    adapter.getInstance(),
+    options.uploadBodyLimitBytes ?? DEFAULT_UPLOAD_BODY_LIMIT_BYTES,
+  );
   const app = await NestFactory.create<NestFastifyApplication>(
     GatewayModule.register(options),
     adapter,

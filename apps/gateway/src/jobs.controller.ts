@@ -76,8 +76,9 @@ export class JobsController {
       'the Idempotency-Key header',
     );
     const spec = parseInput(SubmitJobBodySchema, body, 'the job spec');
-    const reply = await this.commands.send<JobReply>(
-      'controller',
+    // Admission submits it to the controller and answers the quota verdict (QUEUED, or 422).
+    const reply = await this.commands.send<Pick<JobReply, 'jobId' | 'state'>>(
+      'admission',
       'submit',
       'SubmitJob',
       { spec, idempotencyKey: idempotencyKey ?? null },

@@ -1,6 +1,11 @@
 import { eventStoreMigrations } from '@gantry/event-store';
 import { connectNats } from '@gantry/messaging';
-import { projectionMigrations } from '@gantry/projections';
+import {
+  logMigrations,
+  projectionMigrations,
+  schedulerNodesMigrations,
+  stagedFilesMigrations,
+} from '@gantry/projections';
 import { positiveIntFromEnv, runService } from '@gantry/service-runtime';
 import { createGatewayApp } from './app';
 
@@ -11,7 +16,13 @@ import { createGatewayApp } from './app';
 runService({
   name: 'gateway',
   // It writes nothing, but reads the store and the projections: their tables must exist.
-  migrations: [...eventStoreMigrations, ...projectionMigrations],
+  migrations: [
+    ...eventStoreMigrations,
+    ...projectionMigrations,
+    ...logMigrations,
+    ...stagedFilesMigrations,
+    ...schedulerNodesMigrations,
+  ],
   start: async ({ config, subjects, pool, store, log }) => {
     const nc = await connectNats(config.natsUrl, `gantry-gateway-${process.pid}`);
     const app = await createGatewayApp({

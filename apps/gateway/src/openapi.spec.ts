@@ -7,10 +7,15 @@ describe('the OpenAPI document', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths ?? {}).sort()).toEqual([
       '/v1/admin/tenants',
+      '/v1/admin/tenants/{id}/keys',
+      '/v1/files',
+      '/v1/files/{id}',
       '/v1/jobs',
       '/v1/jobs/{id}',
       '/v1/jobs/{id}/cancel',
       '/v1/jobs/{id}/events',
+      '/v1/jobs/{id}/logs',
+      '/v1/nodepools',
     ]);
   });
 

@@ -1,8 +1,14 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
-import { type ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
+import { NodePoolsSchema } from './nodepools.schemas';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import {
   CancelJobBodySchema,
+  CreateFileBodySchema,
+  FileCreateReplySchema,
+  FileIdParamsSchema,
+  StagedFileSchema,
+  UploadFileQuerySchema,
   CreatedTenantSchema,
   CreateTenantBodySchema,
   IdempotencyKeyHeaderSchema,
@@ -10,8 +16,10 @@ import {
   JobEventsSchema,
   JobIdParamsSchema,
   JobListSchema,
+  JobLogsQuerySchema,
   JobSchema,
   ListJobsQuerySchema,
+  LogEventSchema,
   ProblemSchema,
   SubmitJobBodySchema,
 } from './schemas';
@@ -120,6 +128,99 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
       200: json(JobEventsSchema, 'the events'),
       404: problem('no such job for this tenant'),
       ...tenantErrors,
+    },
+  });
+
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/jobs/{id}/logs',
+    summary: "The job's output: the last lines, or followed live (SSE)",
+    description:
+      'Without follow: the last `tail` lines of the latest attempt (or `attempt`) as text, ranks ' +
+      'interleaved by time, each line prefixed `[rank N] ` for a multi-node job. With follow=true: ' +
+      'Server-Sent Events, every chunk stored so far then each new one, `event: log` with a ' +
+      'LogEvent, `event: end` once the job has ended, `: ping` every 15 s. Resumable: the event id ' +
+      'is a cursor, sent back as Last-Event-ID (or ?cursor=) it continues exactly after it.',
+    security,
+    request: { params: JobIdParamsSchema, query: JobLogsQuerySchema },
+    responses: {
+      200: {
+        description: 'the tail, or the event stream',
+        content: {
+          'text/plain': { schema: z.string() },
+          'text/event-stream': { schema: LogEventSchema },
+        },
+      },
+      400: problem('invalid query or cursor'),
+      404: problem('no such job for this tenant'),
+      ...tenantErrors,
+    },
+  });
+
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/files',
+    summary: 'Stage an input file (then name its id in a job spec inputs[].ref)',
+    description:
+      'With a JSON body: creates the file and answers a signed upload URL to PUT the bytes to. ' +
+      'With an application/octet-stream body: the gateway uploads the bytes itself (up to 32 MiB) ' +
+      'and answers the READY file.',
+    security,
+    request: {
+      query: UploadFileQuerySchema,
+      body: {
+        required: true,
+        description: 'what to stage, or the bytes themselves',
+        content: {
+          'application/json': { schema: CreateFileBodySchema },
+          'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+        },
+      },
+    },
+    responses: {
+      201: json(
+        FileCreateReplySchema,
+        'created: PENDING_UPLOAD with an upload URL (JSON), or READY (octet-stream)',
+      ),
+      400: problem('invalid body or query, or the bytes do not match the announced size'),
+      413: problem('body too large'),
+      415: problem('neither JSON nor application/octet-stream'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/files/{id}',
+    summary: 'One staged file',
+    security,
+    request: { params: FileIdParamsSchema },
+    responses: {
+      200: json(StagedFileSchema, 'the file'),
+      404: problem('no such file for this tenant'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/nodepools',
+    summary: 'Pools: their nodes, capacity, use and queue depth',
+    security,
+    responses: {
+      200: json(NodePoolsSchema.meta({ id: 'NodePools' }), 'every pool'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/admin/tenants/{id}/keys',
+    summary: 'Issue a new API key for a tenant, revoking its current one (admin)',
+    security,
+    request: { params: z.object({ id: z.string() }) },
+    responses: {
+      201: json(CreatedTenantSchema, 'the new key; shown this once'),
+      401: problem('not the admin token'),
+      404: problem('no such tenant'),
+      503: problem('admission did not answer in time'),
     },
   });
 

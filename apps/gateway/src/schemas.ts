@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CreateTenant, JobSpecSchema } from '@gantry/contracts';
+import { CreateFile, CreateTenant, FileNameSchema, JobSpecSchema } from '@gantry/contracts';
 import { JOB_STATES } from '@gantry/domain';
 
 /**
@@ -97,3 +97,91 @@ export const ProblemSchema = z
     retryable: z.boolean(),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details; extra members carry details' });
+
+export const JobLogsQuerySchema = z.strictObject({
+  tail: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(1_000)
+    .describe('without follow: how many of the last lines to answer'),
+  follow: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('true: stream as Server-Sent Events until the job has ended'),
+  attempt: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('only this attempt (default: tail the latest, follow every attempt)'),
+  rank: z.coerce.number().int().min(0).max(1_023).optional().describe('only this rank'),
+  cursor: z
+    .string()
+    .max(65_536)
+    .optional()
+    .describe('follow from after this event id; the Last-Event-ID header wins'),
+});
+
+export const LogEventSchema = z
+  .object({
+    attempt: z.number().int(),
+    rank: z.number().int(),
+    stream: z.enum(['stdout', 'stderr']),
+    seq: z.number().int().describe('dense per (attempt, rank) from 0'),
+    data: z.string(),
+    at: z.string().describe('when the agent read it, ISO-8601 UTC'),
+    eof: z.literal(true).optional().describe("the rank's last chunk"),
+    exitCode: z.number().int().nullable().optional(),
+  })
+  .meta({
+    id: 'LogEvent',
+    description:
+      'The data of an SSE `event: log`. Its `id:` is a cursor (last seq per attempt and rank); ' +
+      'send it back as Last-Event-ID to resume. The stream ends with `event: end`.',
+  });
+
+// Staged files (issue 3, staging): POST /v1/files and GET /v1/files/{id}.
+export const CreateFileBodySchema = CreateFile.schema.meta({
+  id: 'CreateFileRequest',
+  description: 'the file to stage; size and sha256, when given, are checked against the upload',
+});
+export const UploadFileQuerySchema = z.strictObject({
+  name: FileNameSchema.default('upload').describe('the file name (octet-stream uploads)'),
+});
+export const FileIdParamsSchema = z.object({
+  id: z.string().describe('file-<32 hex>; what a job spec names in inputs[].ref'),
+});
+export const FileCreatedSchema = z
+  .object({
+    id: z.string(),
+    state: z.literal('PENDING_UPLOAD'),
+    uploadUrl: z.string().describe('PUT the bytes here before expiresAt; no API key needed'),
+    expiresAt: z.iso.datetime({ offset: true }),
+  })
+  .meta({ id: 'FileCreated' });
+export type FileCreatedView = z.infer<typeof FileCreatedSchema>;
+export const FileUploadedSchema = z
+  .object({
+    id: z.string(),
+    state: z.literal('READY'),
+    size: z.number().int(),
+    sha256: z.string(),
+  })
+  .meta({ id: 'FileUploaded' });
+export type FileUploadedView = z.infer<typeof FileUploadedSchema>;
+export const FileCreateReplySchema = z
+  .union([FileCreatedSchema, FileUploadedSchema])
+  .meta({ id: 'FileCreateReply' });
+export const StagedFileSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    state: z.enum(['PENDING_UPLOAD', 'READY']),
+    size: z.number().int().nullable().describe('announced until READY, then measured'),
+    sha256: z.string().nullable().describe('announced until READY, then measured'),
+    createdAt: z.iso.datetime({ offset: true }),
+    uploadedAt: z.iso.datetime({ offset: true }).nullable(),
+  })
+  .meta({ id: 'StagedFile' });

@@ -95,10 +95,13 @@ const jobEventCount = async (): Promise<number> =>
     ).rows[0]!.n,
   );
 
-const createTenant = async (id: string): Promise<string> => {
+const createTenant = async (
+  id: string,
+  quotas: Record<string, number> = { cores: 64, concurrentJobs: 100 },
+): Promise<string> => {
   const res = await call('POST', '/v1/admin/tenants', {
     key: ADMIN_TOKEN,
-    body: { id, name: id, quotas: { cores: 64, concurrentJobs: 100 } },
+    body: { id, name: id, quotas },
   });
   expect(res.statusCode).toBe(201);
   const body = res.json<{ id: string; apiKey: string }>();
@@ -204,7 +207,8 @@ describe('submitting', () => {
     const res = await submit(aSpec({ name: 'hello' }));
     expect(res.statusCode).toBe(201);
     const { id, state } = res.json<{ id: string; state: string }>();
-    expect(state).toBe('PENDING');
+    // Submitted through admission: under quota, it comes back admitted and queued.
+    expect(state).toBe('QUEUED');
     const job = await projected(id);
     expect(job).toMatchObject({ id, name: 'hello', nodes: 1, pool: 'cpu', attempts: 0 });
     expect(job['submittedAt']).toEqual(expect.any(String));
@@ -217,7 +221,8 @@ describe('submitting', () => {
     const second = await submit(aSpec(), acmeKey, key);
     expect([first.statusCode, second.statusCode]).toEqual([201, 201]);
     expect(second.json()['id']).toBe(first.json()['id']);
-    expect((await jobEventCount()) - before).toBe(1);
+    // One job, admitted once: JobSubmitted, JobAdmitted, JobQueued, and nothing for the repeat.
+    expect((await jobEventCount()) - before).toBe(3);
     // The same key under another tenant is another job.
     const other = await submit(aSpec(), globexKey, key);
     expect(other.json()['id']).not.toBe(first.json()['id']);
@@ -251,6 +256,35 @@ describe('submitting', () => {
   });
 });
 
+describe('quotas', () => {
+  it('refuses a job over the cores quota with 422 problem+json and the numbers', async () => {
+    const tenantKey = await createTenant(uniqueName('quota').replace(/_/g, '-').toLowerCase(), {
+      cores: 4,
+      concurrentJobs: 10,
+    });
+    const fits = await submit(aSpec({ resources: { cpu: 2, memoryMiB: 64 } }), tenantKey);
+    expect(fits.json()).toMatchObject({ state: 'QUEUED' });
+    const res = await submit(aSpec({ resources: { cpu: 2, memoryMiB: 64 } }), tenantKey);
+    expectProblem(res, 422, 'QUOTA_EXCEEDED');
+    const problem = res.json();
+    expect(problem).toMatchObject({
+      dimension: 'cores',
+      usage: 2,
+      request: 2,
+      limit: 4,
+      threshold: 3.6,
+      jobId: expect.any(String),
+    });
+    expect(problem['detail']).toMatch(/cores/);
+    // The refused job exists, REJECTED with the same reason, readable by its tenant.
+    const rejected = await eventually<Record<string, unknown>>(async () => {
+      const job = await call('GET', `/v1/jobs/${String(problem['jobId'])}`, { key: tenantKey });
+      return job.statusCode === 200 && job.json()['state'] === 'REJECTED' ? job.json() : undefined;
+    }, 'the rejected job');
+    expect(rejected['id']).toBe(problem['jobId']);
+  });
+});
+
 describe('tenancy', () => {
   let acmeJob: string;
 
@@ -275,6 +309,8 @@ describe('tenancy', () => {
     const events = await call('GET', `/v1/jobs/${acmeJob}/events`, { key: acmeKey });
     expect(events.json<{ events: { type: string }[] }>().events.map((e) => e.type)).toEqual([
       'JobSubmitted',
+      'JobAdmitted',
+      'JobQueued',
     ]);
   });
 
@@ -314,8 +350,10 @@ describe('listing', () => {
     expect(pages).toBe(3);
     expect(seen).toEqual([...ids].reverse());
 
-    const pending = await call('GET', '/v1/jobs?state=PENDING&limit=200', { key: tenantKey });
-    expect(pending.json<{ items: unknown[] }>().items).toHaveLength(5);
+    await eventually(async () => {
+      const queued = await call('GET', '/v1/jobs?state=QUEUED&limit=200', { key: tenantKey });
+      return queued.json<{ items: unknown[] }>().items.length === 5 ? true : undefined;
+    }, 'five jobs listed as QUEUED');
     const running = await call('GET', '/v1/jobs?state=RUNNING', { key: tenantKey });
     expect(running.json<{ items: unknown[] }>().items).toHaveLength(0);
   });
@@ -337,7 +375,7 @@ describe('listing', () => {
 });
 
 describe('cancel and history', () => {
-  it('cancels a PENDING job, and its events tell the story in order', async () => {
+  it('cancels a QUEUED job, and its events tell the story in order', async () => {
     const { id } = (await submit(aSpec())).json<{ id: string }>();
     const res = await call('POST', `/v1/jobs/${id}/cancel`, {
       key: acmeKey,

@@ -12,8 +12,10 @@ describe('subject catalogue', () => {
     expect(subjects.eventsOfTenant('acme')).toBe('gantry.evt.acme.>');
     expect(subjects.eventsOfAggregate('job')).toBe('gantry.evt.*.job.>');
     expect(subjects.log('acme', 'j-1', 2, 0)).toBe('gantry.log.acme.j-1.2.0');
+    expect(subjects.logCommitted('acme', 'j-1')).toBe('gantry.log-committed.acme.j-1');
     expect(subjects.node('node-7', 'heartbeat')).toBe('gantry.node.node-7.heartbeat');
     expect(subjects.deadLetter('projections')).toBe('gantry.dlq.projections');
+    expect(subjects.allNodeKind('heartbeat')).toBe('gantry.node.*.heartbeat');
   });
 
   it('lets the system pseudo-tenant through but no tenant can pose as it', () => {
@@ -34,6 +36,8 @@ describe('subject catalogue', () => {
     ['a dotted verb', () => subjects.command('gateway', 'a.b')],
     ['a space in a job id', () => subjects.log('acme', 'j 1', 1, 0)],
     ['a negative rank', () => subjects.log('acme', 'j1', 1, -1)],
+    ['a wildcard node kind', () => subjects.allNodeKind('>')],
+    ['a wildcard job in a log wake-up', () => subjects.logCommitted('acme', '*')],
   ])('refuses %s', (_name, build) => {
     expect(build).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_SUBJECT_TOKEN }));
   });

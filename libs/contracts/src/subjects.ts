@@ -15,6 +15,7 @@ import {
  *   commands  <ns>.cmd.<service>.<verb>
  *   events    <ns>.evt.<tenant>.<aggregate>.<id>.<EventType>
  *   logs      <ns>.log.<tenant>.<jobId>.<attempt>.<rank>
+ *   log wake  <ns>.log-committed.<tenant>.<jobId>   (core NATS)
  *   agents    <ns>.node.<nodeId>.<kind>
  *   dead      <ns>.dlq.<consumer>
  */
@@ -79,8 +80,15 @@ export interface SubjectCatalogue {
   log(tenant: string, jobId: string, attempt: number, rank: number): string;
   logsOfJob(tenant: string, jobId: string): string;
   allLogs(): string;
+  /**
+   * Core NATS (no stream): the log relay's "chunks of this job are committed" wake-up for
+   * followers. Outside `<ns>.log.>` so the LOGS stream never captures it.
+   */
+  logCommitted(tenant: string, jobId: string): string;
   node(nodeId: string, kind: string): string;
   allNodeTraffic(): string;
+  /** One kind of agent traffic from every node (`<ns>.node.*.<kind>`): the scheduler's heartbeat inbox. */
+  allNodeKind(kind: string): string;
   deadLetter(consumer: string): string;
   allDeadLetters(): string;
 }
@@ -106,8 +114,11 @@ export const createSubjects = (namespace: string = DEFAULT_NAMESPACE): SubjectCa
       `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.${counterToken('attempt', attempt)}.${counterToken('rank', rank)}`,
     logsOfJob: (tenant, jobId) => `${ns}.log.${tenantToken(tenant)}.${token('job id', jobId)}.>`,
     allLogs: () => `${ns}.log.>`,
+    logCommitted: (tenant, jobId) =>
+      `${ns}.log-committed.${tenantToken(tenant)}.${token('job id', jobId)}`,
     node: (nodeId, kind) => `${ns}.node.${token('node id', nodeId)}.${token('kind', kind)}`,
     allNodeTraffic: () => `${ns}.node.>`,
+    allNodeKind: (kind) => `${ns}.node.*.${token('kind', kind)}`,
     deadLetter: (consumer) => `${ns}.dlq.${token('consumer', consumer)}`,
     allDeadLetters: () => `${ns}.dlq.>`,
   };

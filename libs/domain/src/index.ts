@@ -43,3 +43,14 @@ export {
   type TenantKey,
   type TenantState,
 } from './tenant/tenant.aggregate';
+export {
+  QUOTA_GUARD_RATIO,
+  checkQuotas,
+  describeQuotaRefusal,
+  quotaExceeded,
+  thresholdOf,
+  usageOf,
+  type QuotaDimension,
+  type QuotaRefusal,
+  type Usage,
+} from './tenant/tenant-usage';

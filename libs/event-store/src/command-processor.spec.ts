@@ -57,10 +57,13 @@ class RacingStore implements EventStreams {
     this.push(streamId, tenant, { type: 'Added', data: { amount } }, 'seed');
   }
 
+  readonly aggregateOptions: AggregateOptions<unknown>[] = [];
+
   async aggregateStream<S>(
     streamId: string,
     options: AggregateOptions<S>,
   ): Promise<AggregateResult<S>> {
+    this.aggregateOptions.push(options as AggregateOptions<unknown>);
     const events = this.streams.get(streamId) ?? [];
     return {
       state: events.reduce(options.evolve, options.initial()),
@@ -274,5 +277,22 @@ describe('CommandProcessor', () => {
     store.rivals = [1, 1, 1, 1, 1];
     await processor.handle(counter, 'counter-1', { amount: 1, limit: 100 }, context);
     expect(pauses).toEqual([9, 19, 39, 49, 49]);
+  });
+
+  it('asks the store for snapshots only when the decider wants them', async () => {
+    const { store, processor } = setup();
+    await processor.handle(counter, 'counter-1', { amount: 1, limit: 100 }, context);
+    const snapshotted = { ...counter, snapshot: { every: 50, schemaVersion: 3 } };
+    const decision = await processor.handle(
+      snapshotted,
+      'counter-1',
+      { amount: 2, limit: 100 },
+      context,
+    );
+    expect(decision).toMatchObject({ state: 3, version: 2 });
+    expect(store.aggregateOptions.map((o) => [o.snapshotEvery, o.snapshotSchemaVersion])).toEqual([
+      [undefined, undefined],
+      [50, 3],
+    ]);
   });
 });

@@ -18,6 +18,11 @@ export interface Decider<S, C, E extends DomainEvent> {
   readonly initialState: () => S;
   readonly evolve: (state: S, event: E) => S;
   readonly decide: (state: S, command: C, now: Date) => readonly E[];
+  /**
+   * Load from the store's snapshots (AggregateOptions.snapshotEvery), for streams that grow long
+   * while their state stays small; the state must then survive JSON. Off when absent.
+   */
+  readonly snapshot?: { readonly every: number; readonly schemaVersion?: number };
 }
 
 /** Who asked, and under which piece of work: copied onto every event the command produces. */
@@ -135,6 +140,14 @@ export class CommandProcessor {
         tenant: acc.tenant ?? envelope.metadata.tenant,
         state: decider.evolve(acc.state, asDomainEvent<E>(envelope)),
       }),
+      ...(decider.snapshot === undefined
+        ? {}
+        : {
+            snapshotEvery: decider.snapshot.every,
+            ...(decider.snapshot.schemaVersion === undefined
+              ? {}
+              : { snapshotSchemaVersion: decider.snapshot.schemaVersion }),
+          }),
     });
   }
 

@@ -32,6 +32,11 @@ export interface StartAttemptOptions {
   readonly onOutput: (chunk: OutputChunk) => void;
   /** A throwing onOutput must not take the runner down; its errors come here (default: dropped). */
   readonly onOutputError?: (err: unknown) => void;
+  /**
+   * Fills the fresh work dir (staged inputs) before the command starts; a rejection rejects startAttempt
+   * and nothing runs. The caller removes the work dir then.
+   */
+  readonly prepareWorkDir?: (workDir: string, runAs: RunAs | undefined) => Promise<void>;
   /** Epoch milliseconds; injected so recorded times are deterministic in tests (CONVENTIONS.md #2). */
   readonly clock?: () => number;
 }
@@ -130,6 +135,7 @@ export const startAttempt = async (options: StartAttemptOptions): Promise<Attemp
   });
   const runAs = resolveRunAs(options.runAs, process.getuid?.() ?? -1);
   const workDir = await createWorkDir(coords, runAs);
+  await options.prepareWorkDir?.(workDir, runAs);
 
   let cgroup: AttemptCgroup | undefined;
   let limits: LimitsStatus = 'not-requested';

@@ -54,3 +54,29 @@ export {
   CreateProjectionBookkeeping1763910000000,
   projectionMigrations,
 } from './migrations';
+export {
+  STAGED_FILES_TABLE,
+  STAGED_FILE_STATES,
+  isFileEvent,
+  projectStagedFiles,
+  stagedFilesProjection,
+  type FileEventEnvelope,
+  type StagedFileState,
+} from './files/staged-files.projection';
+export {
+  CreateStagedFiles1763910000300,
+  stagedFilesMigrations,
+} from './files/staged-files.migration';
+export { readStagedFile, type StagedFileView } from './files/staged-files.read';
+export {
+  CreateSchedulerNodes1763910000200,
+  SCHEDULER_NODES_TABLE,
+  readSchedulerNodes,
+  schedulerNodesMigrations,
+  upsertSchedulerNodes,
+  type NodeResources,
+  type Queryable,
+  type SchedulerNodeRow,
+  type SchedulerNodeStatus,
+} from './nodes/scheduler-nodes';
+export * from './logs';

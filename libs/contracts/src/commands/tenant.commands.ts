@@ -29,11 +29,34 @@ export const RevokeApiKey = defineMessage(
   z.strictObject({ id: TenantIdSchema, keyId: ApiKeyIdSchema }),
 );
 
+/**
+ * Admission's own commands on a tenant's usage (FEATURES.md B2), decided by the tenant aggregate:
+ * reserve a job's cores and one concurrent-job slot (refused with QUOTA_EXCEEDED past the 90 %
+ * guard), and release them when the job ends. Both are idempotent per job.
+ */
+const JobIdField = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+export const ReserveJobCapacity = defineMessage(
+  'ReserveJobCapacity',
+  1,
+  z.strictObject({
+    id: TenantIdSchema,
+    jobId: JobIdField,
+    cores: z.number().nonnegative().max(100_000_000),
+  }),
+);
+export const ReleaseJobCapacity = defineMessage(
+  'ReleaseJobCapacity',
+  1,
+  z.strictObject({ id: TenantIdSchema, jobId: JobIdField }),
+);
+
 export const tenantCommandDefinitions = [
   CreateTenant,
   SetTenantQuotas,
   RotateApiKey,
   RevokeApiKey,
+  ReserveJobCapacity,
+  ReleaseJobCapacity,
 ] as const;
 
 export type TenantCommand = MessageOf<(typeof tenantCommandDefinitions)[number]>;

@@ -74,11 +74,36 @@ export const ApiKeyRevokedData = z.strictObject({
 });
 export const ApiKeyRevoked = defineMessage('ApiKeyRevoked', 1, ApiKeyRevokedData);
 
+/**
+ * Usage (FEATURES.md B2): a job's share of the tenant's quotas, held from admission until the job
+ * ends. The tenant's usage is the sum over its reserved jobs, decided on this stream so that
+ * optimistic concurrency makes racing admissions see each other. `cores` is the job's
+ * `resources.cpu x nodes`; each reserved job counts one against `concurrentJobs`.
+ */
+const ReservedJobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+export const JobCapacityReservedData = z.strictObject({
+  id: TenantIdSchema,
+  jobId: ReservedJobId,
+  cores: z.number().nonnegative(),
+  reservedAt: Timestamp,
+});
+export const JobCapacityReserved = defineMessage('JobCapacityReserved', 1, JobCapacityReservedData);
+
+/** The job ended (or never ran): its reservation no longer counts. */
+export const JobCapacityReleasedData = z.strictObject({
+  id: TenantIdSchema,
+  jobId: ReservedJobId,
+  releasedAt: Timestamp,
+});
+export const JobCapacityReleased = defineMessage('JobCapacityReleased', 1, JobCapacityReleasedData);
+
 export const tenantEventDefinitions = [
   TenantCreated,
   TenantQuotasSet,
   ApiKeyRotated,
   ApiKeyRevoked,
+  JobCapacityReserved,
+  JobCapacityReleased,
 ] as const;
 
 /** The union of tenant events, derived from the definitions so the two cannot drift apart. */

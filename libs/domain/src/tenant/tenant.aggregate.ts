@@ -10,6 +10,7 @@ import {
   type TenantQuotas,
 } from '@gantry/contracts';
 import { hashApiKeySecret, isWellFormedApiKeyMaterial, type ApiKeyMaterial } from './api-key';
+import { checkQuotas, quotaExceeded, usageOf } from './tenant-usage';
 
 /**
  * The tenant aggregate (FEATURES.md B5, I1): a tenant's name, quotas and API keys, in the stream
@@ -18,6 +19,10 @@ import { hashApiKeySecret, isWellFormedApiKeyMaterial, type ApiKeyMaterial } fro
  *
  *   (none) --TenantCreated--> ACTIVE (one live key)
  *   ACTIVE --TenantQuotasSet | ApiKeyRotated | ApiKeyRevoked--> ACTIVE
+ *   ACTIVE --JobCapacityReserved | JobCapacityReleased--> ACTIVE (usage, B2)
+ *
+ * The state stays small whatever the stream's length: released jobs leave nothing behind, so it
+ * holds only the jobs that count now. It is plain JSON, so the store can snapshot it.
  */
 export interface TenantKey {
   readonly keyId: string;
@@ -34,6 +39,8 @@ export type TenantState =
       readonly quotas: TenantQuotas;
       readonly keys: readonly TenantKey[];
       readonly createdAt: string;
+      /** Job id -> the cores it holds, for every job admitted and not yet ended. */
+      readonly reservations: Readonly<Record<string, number>>;
     };
 
 export const initialTenantState = (id: string): TenantState => ({ status: 'NONE', id });
@@ -47,7 +54,14 @@ export type TenantDecision =
       readonly command: Extract<TenantCommand, { type: 'CreateTenant' | 'RotateApiKey' }>;
       readonly key: ApiKeyMaterial;
     }
-  | { readonly command: Extract<TenantCommand, { type: 'SetTenantQuotas' | 'RevokeApiKey' }> };
+  | {
+      readonly command: Extract<
+        TenantCommand,
+        {
+          type: 'SetTenantQuotas' | 'RevokeApiKey' | 'ReserveJobCapacity' | 'ReleaseJobCapacity';
+        }
+      >;
+    };
 
 const revoke = (keys: readonly TenantKey[], keyId: string | null, at: string): TenantKey[] =>
   keys.map((k) => (k.keyId === keyId && k.revokedAt === null ? { ...k, revokedAt: at } : k));
@@ -68,6 +82,7 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
           },
         ],
         createdAt: event.data.createdAt,
+        reservations: {},
       };
     case 'TenantQuotasSet':
       return state.status === 'ACTIVE' ? { ...state, quotas: event.data.quotas } : state;
@@ -89,6 +104,19 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
       return state.status === 'ACTIVE'
         ? { ...state, keys: revoke(state.keys, event.data.keyId, event.data.revokedAt) }
         : state;
+    case 'JobCapacityReserved':
+      return state.status === 'ACTIVE'
+        ? {
+            ...state,
+            reservations: { ...state.reservations, [event.data.jobId]: event.data.cores },
+          }
+        : state;
+    case 'JobCapacityReleased': {
+      if (state.status !== 'ACTIVE' || !Object.hasOwn(state.reservations, event.data.jobId))
+        return state;
+      const { [event.data.jobId]: _released, ...rest } = state.reservations;
+      return { ...state, reservations: rest };
+    }
     default: {
       const unhandled: never = event;
       throw new Error(`the tenant aggregate has no case for ${(unhandled as TenantEvent).type}`);
@@ -168,6 +196,8 @@ export const decideTenant = (
     ];
   }
 
+  // No tenant, no reservation: a job of a tenant that never existed holds nothing to release.
+  if (state.status === 'NONE' && command.type === 'ReleaseJobCapacity') return [];
   if (state.status === 'NONE')
     throw new GantryError(ErrorCodes.NOT_FOUND, `tenant ${state.id} does not exist`, {
       details: { id: state.id },
@@ -201,6 +231,26 @@ export const decideTenant = (
         });
       if (key.revokedAt !== null) return [];
       return [{ type: 'ApiKeyRevoked', data: { id: state.id, keyId: key.keyId, revokedAt: at } }];
+    }
+    case 'ReserveJobCapacity': {
+      const { jobId, cores } = command.data;
+      // A redelivered reservation: the job already holds its share.
+      if (Object.hasOwn(state.reservations, jobId)) return [];
+      if (!(cores >= 0)) throw invalid('a job reserves a non-negative number of cores', { cores });
+      const refusal = checkQuotas(state.quotas, usageOf(state.reservations), {
+        cores,
+        concurrentJobs: 1,
+      });
+      if (refusal) throw quotaExceeded(refusal, { jobId });
+      return [
+        { type: 'JobCapacityReserved', data: { id: state.id, jobId, cores, reservedAt: at } },
+      ];
+    }
+    case 'ReleaseJobCapacity': {
+      const { jobId } = command.data;
+      // Released already, or never reserved (rejected, cancelled before admission): nothing to do.
+      if (!Object.hasOwn(state.reservations, jobId)) return [];
+      return [{ type: 'JobCapacityReleased', data: { id: state.id, jobId, releasedAt: at } }];
     }
     default: {
       const unhandled: never = command;

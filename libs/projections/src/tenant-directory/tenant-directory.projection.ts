@@ -107,6 +107,10 @@ export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => 
           set: { revoked_at: event.data.revokedAt },
         },
       ];
+    case 'JobCapacityReserved':
+    case 'JobCapacityReleased':
+      // Usage (B2) is admission's to decide; the directory shows names, quotas and keys.
+      return [];
     default: {
       const unhandled: never = event;
       throw new Error(`tenant_directory has no case for ${(unhandled as EventEnvelope).type}`);

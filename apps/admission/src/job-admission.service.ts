@@ -1,0 +1,372 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { type NatsConnection } from '@nats-io/transport-node';
+import { type Pool } from 'pg';
+import {
+  commandRegistry,
+  ErrorCodes,
+  GantryError,
+  isGantryError,
+  streamIdOf,
+  SYSTEM_TENANT,
+  type CommandEnvelope,
+  type EventEnvelope,
+  type JobCommand,
+  type JobEvent,
+  type JobSpec,
+  type SubjectCatalogue,
+  type TenantEvent,
+} from '@gantry/contracts';
+import {
+  decideTenant,
+  evolve,
+  evolveTenant,
+  initialJobState,
+  initialTenantState,
+  type JobState,
+  type JobStateName,
+  type TenantDecision,
+  type TenantState,
+} from '@gantry/domain';
+import { CommandProcessor, type Decider, type PostgresEventStore } from '@gantry/event-store';
+import { sendCommand } from '@gantry/messaging';
+import { coresOf, nextAdmissionStep, refusalOfRejectedJob } from './job-admission';
+
+export interface JobAdmissionDependencies {
+  readonly store: PostgresEventStore;
+  readonly nc: NatsConnection;
+  readonly subjects: SubjectCatalogue;
+  readonly clock: () => Date;
+  readonly random: () => number;
+  /** Where the recovery sweep finds unfinished admissions (job_summary); no sweep without it. */
+  readonly pool?: Pool;
+  /** How often the sweep runs (default 30 s); 0 turns the timer off (the start-up sweep stays). */
+  readonly recoveryIntervalMs?: number;
+  /** A job this long in PENDING or ADMITTED is presumed abandoned by a crashed admission (5 s). */
+  readonly recoveryAgeMs?: number;
+  readonly commandTimeoutMs?: number;
+  /** Drain `nc` on shutdown: admission opened it. */
+  readonly ownsConnection?: boolean;
+}
+
+export const JOB_ADMISSION_DEPENDENCIES = Symbol('JOB_ADMISSION_DEPENDENCIES');
+
+export interface SubmitReply {
+  readonly jobId: string;
+  readonly state: JobStateName;
+}
+
+interface ControllerReply {
+  readonly jobId: string;
+  readonly state: JobStateName;
+  readonly version: number;
+}
+
+/** Who a step acts for: copied onto every command admission sends and every event it appends. */
+interface Origin {
+  readonly tenant: string;
+  readonly causationId: string | null;
+  readonly correlationId: string;
+  readonly actor?: string;
+  readonly traceparent?: string;
+}
+
+/**
+ * The tenant stream gains two events per job, so its fold is loaded from a snapshot plus the
+ * events since (at most `every`), while its state holds only the jobs that count now.
+ */
+const TENANT_SNAPSHOT = { every: 64, schemaVersion: 1 } as const;
+/** Enough for a burst of one tenant's submissions to get through on other replicas' heels. */
+const RESERVE_MAX_ATTEMPTS = 30;
+const MAX_STEPS = 6;
+
+/**
+ * The submit path (B2): the controller makes the job PENDING, the tenant's stream decides whether
+ * it fits (optimistic concurrency: of racing admissions, each decision saw every earlier one),
+ * and the controller admits and queues it, or rejects it with the numbers. A reservation is
+ * released once, when the job's terminal fact reaches the capacity consumer.
+ */
+@Injectable()
+export class JobAdmissionService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly processor: CommandProcessor;
+  /** One tenant's reservations in this process one at a time: racing here would only retry. */
+  private readonly tenantQueues = new Map<string, Promise<unknown>>();
+  private readonly tenantDecider = (
+    id: string,
+  ): Decider<TenantState, TenantDecision, TenantEvent> => ({
+    initialState: () => initialTenantState(id),
+    evolve: evolveTenant,
+    decide: decideTenant,
+    snapshot: TENANT_SNAPSHOT,
+  });
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<unknown> = Promise.resolve();
+
+  constructor(@Inject(JOB_ADMISSION_DEPENDENCIES) private readonly deps: JobAdmissionDependencies) {
+    this.processor = new CommandProcessor(deps.store, {
+      clock: deps.clock,
+      random: deps.random,
+      maxAttempts: RESERVE_MAX_ATTEMPTS,
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.deps.pool) return;
+    this.sweeping = this.recoverStalled().catch(() => undefined);
+    const every = this.deps.recoveryIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweeping = this.sweeping.then(() => this.recoverStalled().catch(() => undefined));
+      }, every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.sweeping;
+    if (this.deps.ownsConnection) await this.deps.nc.drain();
+  }
+
+  /** `admission.submit`: a SubmitJob from a tenant, answered with the job and its verdict. */
+  async submit(envelope: CommandEnvelope): Promise<SubmitReply> {
+    if (envelope.type !== 'SubmitJob')
+      throw new GantryError(
+        ErrorCodes.VALIDATION_FAILED,
+        `this subject takes SubmitJob commands, not ${envelope.type}`,
+        { details: { expected: 'SubmitJob', type: envelope.type } },
+      );
+    if (envelope.metadata.tenant === SYSTEM_TENANT)
+      throw new GantryError(ErrorCodes.VALIDATION_FAILED, 'a job is submitted by a tenant', {
+        details: { tenant: envelope.metadata.tenant },
+      });
+    const data = commandRegistry.validateData('SubmitJob', envelope.data) as Extract<
+      JobCommand,
+      { type: 'SubmitJob' }
+    >['data'];
+    const origin = originOf(envelope);
+    const submitted = await this.controller('submit', 'SubmitJob', data, origin);
+    return this.advance(origin, submitted.jobId, submitted.state, data.spec);
+  }
+
+  /** A job's terminal fact: give back what it held. Idempotent, so redelivery is harmless. */
+  async release(event: EventEnvelope): Promise<void> {
+    const jobId = String(event.data['jobId']);
+    await this.releaseFor(
+      {
+        tenant: event.metadata.tenant,
+        causationId: event.id,
+        correlationId: event.metadata.correlationId,
+        actor: 'admission',
+        ...(event.metadata.traceparent === undefined
+          ? {}
+          : { traceparent: event.metadata.traceparent }),
+      },
+      jobId,
+    );
+  }
+
+  /**
+   * Finishes admissions a crash left halfway (a job in PENDING or ADMITTED for longer than
+   * `recoveryAgeMs`). Candidates come from job_summary, which is indexed by state and may lag;
+   * each is then re-read from the store, which alone decides, so a stale row costs one read.
+   */
+  async recoverStalled(): Promise<number> {
+    const pool = this.deps.pool;
+    if (!pool) return 0;
+    const before = new Date(this.deps.clock().getTime() - (this.deps.recoveryAgeMs ?? 5_000));
+    const { rows } = await pool.query<{ tenant: string; job_id: string }>(
+      `SELECT tenant, job_id FROM job_summary
+        WHERE state IN ('PENDING', 'ADMITTED') AND submitted_at < $1
+        ORDER BY submitted_at LIMIT 500`,
+      [before],
+    );
+    let finished = 0;
+    for (const row of rows) {
+      const origin: Origin = {
+        tenant: row.tenant,
+        causationId: null,
+        correlationId: `admission-recovery-${randomUUID()}`,
+        actor: 'admission',
+      };
+      try {
+        const job = await this.jobState(row.tenant, row.job_id);
+        if (job.state === 'NONE') continue;
+        await this.advance(origin, row.job_id, job.state, job.spec);
+        finished += 1;
+      } catch (err) {
+        // A refusal is an outcome (the job is now REJECTED); anything else waits for the next sweep.
+        if (isGantryError(err) && err.code === ErrorCodes.QUOTA_EXCEEDED) finished += 1;
+      }
+    }
+    return finished;
+  }
+
+  /** Walks the job through admission from the state it is in (see job-admission.ts). */
+  private async advance(
+    origin: Origin,
+    jobId: string,
+    initial: JobStateName,
+    spec: JobSpec,
+  ): Promise<SubmitReply> {
+    let state = initial;
+    for (let step = 0; step < MAX_STEPS; step += 1) {
+      try {
+        switch (nextAdmissionStep(state)) {
+          case 'reserve-and-admit':
+            state = await this.reserveAndAdmit(origin, jobId, spec);
+            continue;
+          case 'queue':
+            state = (await this.controller('queue', 'QueueJob', { jobId }, origin)).state;
+            continue;
+          case 'refused': {
+            // A racing admission may have reserved for this job before it was rejected.
+            await this.releaseFor(origin, jobId);
+            throw await this.storedRefusal(origin.tenant, jobId);
+          }
+          case 'ended':
+            await this.releaseFor(origin, jobId);
+            return { jobId, state };
+          case 'answer':
+            return { jobId, state };
+        }
+      } catch (err) {
+        // Someone else moved the job on (a repeated key, the sweep): look again, from the store.
+        if (!isGantryError(err) || err.code !== ErrorCodes.ILLEGAL_TRANSITION) throw err;
+        state = (await this.jobState(origin.tenant, jobId)).state;
+      }
+    }
+    throw new GantryError(ErrorCodes.INTERNAL, `job ${jobId} kept changing during its admission`, {
+      retryable: true,
+      details: { jobId, state },
+    });
+  }
+
+  private async reserveAndAdmit(
+    origin: Origin,
+    jobId: string,
+    spec: JobSpec,
+  ): Promise<JobStateName> {
+    try {
+      await this.reserve(origin, jobId, coresOf(spec));
+    } catch (err) {
+      if (!isGantryError(err) || err.code !== ErrorCodes.QUOTA_EXCEEDED) throw err;
+      const { jobId: _jobId, ...details } = err.details;
+      await this.controller(
+        'reject',
+        'RejectJob',
+        { jobId, code: err.code, reason: err.message, details },
+        origin,
+      );
+      throw err;
+    }
+    return (await this.controller('admit', 'AdmitJob', { jobId }, origin)).state;
+  }
+
+  private reserve(origin: Origin, jobId: string, cores: number): Promise<unknown> {
+    return this.onTenant(origin, {
+      command: { type: 'ReserveJobCapacity', data: { id: origin.tenant, jobId, cores } },
+    });
+  }
+
+  private releaseFor(origin: Origin, jobId: string): Promise<unknown> {
+    return this.onTenant(origin, {
+      command: { type: 'ReleaseJobCapacity', data: { id: origin.tenant, jobId } },
+    });
+  }
+
+  private onTenant(origin: Origin, decision: TenantDecision): Promise<unknown> {
+    const { tenant } = origin;
+    const run = () =>
+      this.processor.handle(this.tenantDecider(tenant), streamIdOf('tenant', tenant), decision, {
+        tenant,
+        causationId: origin.causationId ?? `admission-${randomUUID()}`,
+        correlationId: origin.correlationId,
+        ...(origin.actor === undefined ? {} : { actor: origin.actor }),
+        ...(origin.traceparent === undefined ? {} : { traceparent: origin.traceparent }),
+      });
+    const previous = this.tenantQueues.get(tenant) ?? Promise.resolve();
+    const result = previous.then(run, run);
+    const tail = result.catch(() => undefined);
+    this.tenantQueues.set(tenant, tail);
+    void tail.then(() => {
+      if (this.tenantQueues.get(tenant) === tail) this.tenantQueues.delete(tenant);
+    });
+    return result;
+  }
+
+  private async jobState(tenant: string, jobId: string): Promise<JobState> {
+    const { state } = await this.deps.store.aggregateStream<{ foreign: boolean; job: JobState }>(
+      streamIdOf('job', jobId),
+      {
+        initial: () => ({ foreign: false, job: initialJobState({ tenant, jobId }) }),
+        evolve: (acc, envelope) => ({
+          foreign: acc.foreign || envelope.metadata.tenant !== tenant,
+          job: evolve(acc.job, { type: envelope.type, data: envelope.data } as JobEvent),
+        }),
+      },
+    );
+    // Another tenant's job is a missing one (invariant 7).
+    return state.foreign ? initialJobState({ tenant, jobId }) : state.job;
+  }
+
+  private async storedRefusal(tenant: string, jobId: string): Promise<GantryError> {
+    const events = await this.deps.store.readStream(streamIdOf('job', jobId));
+    const rejected = events.findLast(
+      (e) => e.type === 'JobRejected' && e.metadata.tenant === tenant,
+    );
+    if (!rejected)
+      return new GantryError(ErrorCodes.INTERNAL, `job ${jobId} is rejected without a reason`, {
+        details: { jobId },
+      });
+    const data = rejected.data as { code: string; reason: string; details?: object };
+    return refusalOfRejectedJob(jobId, { ...data, details: data.details ?? {} });
+  }
+
+  private controller(
+    verb: string,
+    type: string,
+    data: Readonly<Record<string, unknown>>,
+    origin: Origin,
+  ): Promise<ControllerReply> {
+    const envelope: CommandEnvelope = {
+      id: randomUUID(),
+      type,
+      schemaVersion: 1,
+      data: { ...data },
+      metadata: {
+        tenant: origin.tenant,
+        occurredAt: this.deps.clock().toISOString(),
+        causationId: origin.causationId,
+        correlationId: origin.correlationId,
+        ...(origin.actor === undefined ? {} : { actor: origin.actor }),
+        ...(origin.traceparent === undefined ? {} : { traceparent: origin.traceparent }),
+      },
+    };
+    return sendCommand<ControllerReply>(
+      this.deps.nc,
+      this.deps.subjects,
+      'controller',
+      verb,
+      envelope,
+      {
+        timeoutMs: this.deps.commandTimeoutMs ?? 10_000,
+      },
+    );
+  }
+}
+
+const originOf = (envelope: CommandEnvelope): Origin => ({
+  tenant: envelope.metadata.tenant,
+  causationId: envelope.id,
+  correlationId: envelope.metadata.correlationId,
+  ...(envelope.metadata.actor === undefined ? {} : { actor: envelope.metadata.actor }),
+  ...(envelope.metadata.traceparent === undefined
+    ? {}
+    : { traceparent: envelope.metadata.traceparent }),
+});

@@ -1,0 +1,356 @@
+import { jetstream } from '@nats-io/jetstream';
+import { type INestMicroservice } from '@nestjs/common';
+import { type NatsConnection } from '@nats-io/transport-node';
+import { type Pool } from 'pg';
+import {
+  ErrorCodes,
+  type CommandEnvelope,
+  type EventEnvelope,
+  type SubjectCatalogue,
+} from '@gantry/contracts';
+import {
+  EventPublisher,
+  eventStoreMigrations,
+  type PostgresEventStore,
+  waitUntilVisible,
+} from '@gantry/event-store';
+import { encodeEnvelope, messagingMigrations, sendCommand, streamNames } from '@gantry/messaging';
+import {
+  catchUpProjection,
+  jobSummaryProjection,
+  PostgresProjectionSink,
+  projectionMigrations,
+} from '@gantry/projections';
+import {
+  aCommandEnvelope,
+  createServiceTestBed,
+  type ServiceTestBed,
+} from '@gantry/service-testing';
+// The submit path needs the real controller; in-process, so the test owns its lifetime and clock.
+// eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
+import { startControllerApp } from '../../controller/src/app';
+import { startAdmissionApp } from '../src/app';
+import { CAPACITY_RELEASE_CONSUMER } from '../src/job-admission.controller';
+import { JobAdmissionService, type SubmitReply } from '../src/job-admission.service';
+import { anAdminCommand, refusalOf } from './support';
+
+/**
+ * The submit path end to end on real Postgres and NATS: admission and the controller in-process,
+ * and an event publisher, the only way events reach JetStream (and so the release consumer).
+ */
+let bed: ServiceTestBed;
+let subjects: SubjectCatalogue;
+let pool: Pool;
+let store: PostgresEventStore;
+let nc: NatsConnection;
+let controller: INestMicroservice;
+let admission: INestMicroservice;
+/** A second replica: racing reservations then meet on the tenant stream, not only in one process. */
+let replica: INestMicroservice;
+let publisher: EventPublisher;
+
+beforeAll(async () => {
+  bed = await createServiceTestBed({
+    name: 'gantry_adm_submit',
+    migrations: [...eventStoreMigrations, ...messagingMigrations, ...projectionMigrations],
+    poolSize: 20,
+  });
+  ({ subjects, pool, store, nc } = bed);
+  const logger = process.env.GANTRY_TEST_LOGS ? (['log', 'warn', 'error'] as const) : false;
+  controller = await startControllerApp({
+    nats: nc,
+    subjects,
+    store,
+    logger: logger && [...logger],
+  });
+  admission = await startAdmissionApp({
+    nats: nc,
+    subjects,
+    store,
+    pool,
+    // The test sweeps by hand, with no age limit, when it wants one.
+    recoveryIntervalMs: 0,
+    recoveryAgeMs: 0,
+    logger: logger && [...logger],
+  });
+  replica = await startAdmissionApp({ nats: nc, subjects, store, logger: logger && [...logger] });
+  publisher = new EventPublisher({
+    databaseUrl: bed.db.url,
+    store,
+    js: jetstream(nc),
+    subjects,
+    name: 'admission-test',
+  });
+  publisher.start();
+}, 60_000);
+
+afterAll(async () => {
+  await publisher?.stop();
+  await replica?.close();
+  await admission?.close();
+  await controller?.close();
+  await bed?.close();
+});
+
+const spec = (cpu: number, nodes = 1) => ({
+  command: ['sh', '-c', 'true'],
+  resources: { cpu, memoryMiB: 64 },
+  nodes,
+});
+
+const submitCommand = (tenant: string, cpu: number, nodes = 1, key: string | null = null) =>
+  aCommandEnvelope(
+    'SubmitJob',
+    { spec: spec(cpu, nodes), idempotencyKey: key },
+    { tenant, actor: `key-${tenant}` },
+  );
+
+const submit = (tenant: string, cpu: number, nodes = 1, key: string | null = null) =>
+  sendCommand<SubmitReply>(
+    nc,
+    subjects,
+    'admission',
+    'submit',
+    submitCommand(tenant, cpu, nodes, key),
+    {
+      timeoutMs: 30_000,
+    },
+  );
+
+const toController = (verb: string, command: CommandEnvelope) =>
+  sendCommand<{ jobId: string; state: string }>(nc, subjects, 'controller', verb, command, {
+    timeoutMs: 15_000,
+  });
+
+const createTenant = (id: string, quotas: Record<string, number>) =>
+  sendCommand(
+    nc,
+    subjects,
+    'admission',
+    'create-tenant',
+    anAdminCommand('CreateTenant', { id, name: id, quotas }),
+    { timeoutMs: 15_000 },
+  );
+
+const typesOf = async (streamId: string): Promise<string[]> =>
+  (await store.readStream(streamId)).map((e) => e.type);
+
+const tenantEvents = (tenant: string, type: string, jobId?: string) =>
+  store
+    .readStream(`tenant-${tenant}`)
+    .then((events) =>
+      events.filter((e) => e.type === type && (jobId === undefined || e.data['jobId'] === jobId)),
+    );
+
+const eventually = async <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+/** Whether the release consumer has settled everything up to `seq` on the events stream. */
+const consumerCaughtUp = async (seq: number): Promise<true | undefined> => {
+  const info = await bed.jsm.consumers.info(
+    streamNames(subjects).events,
+    CAPACITY_RELEASE_CONSUMER.durableName,
+  );
+  return info.ack_floor.stream_seq >= seq && info.num_ack_pending === 0 ? true : undefined;
+};
+
+describe('admission.submit', () => {
+  beforeAll(async () => {
+    await createTenant('fits', { cores: 64, concurrentJobs: 100 });
+    await createTenant('small', { cores: 10, concurrentJobs: 100 });
+    await createTenant('burst', { concurrentJobs: 12 });
+    await createTenant('cycle', { cores: 10 });
+    await createTenant('unlimited', {});
+  });
+
+  it('queues a job under quota and reserves its cores (cpu x nodes) on the tenant stream', async () => {
+    const command = submitCommand('fits', 2, 3);
+    const reply = await sendCommand<SubmitReply>(nc, subjects, 'admission', 'submit', command);
+    expect(reply).toEqual({ jobId: expect.any(String), state: 'QUEUED' });
+    expect(await typesOf(`job-${reply.jobId}`)).toEqual([
+      'JobSubmitted',
+      'JobAdmitted',
+      'JobQueued',
+    ]);
+    const [submitted] = await store.readStream(`job-${reply.jobId}`);
+    expect(submitted!.metadata).toMatchObject({
+      tenant: 'fits',
+      actor: 'key-fits',
+      correlationId: command.metadata.correlationId,
+    });
+    expect(await tenantEvents('fits', 'JobCapacityReserved', reply.jobId)).toEqual([
+      expect.objectContaining({
+        data: expect.objectContaining({ jobId: reply.jobId, cores: 6 }),
+        metadata: expect.objectContaining({ tenant: 'fits', causationId: command.id }),
+      }),
+    ]);
+  });
+
+  it('treats a dimension without a quota as unlimited', async () => {
+    expect((await submit('unlimited', 500, 4)).state).toBe('QUEUED');
+  });
+
+  it('refuses a job over the cores quota with the numbers, and the job is REJECTED', async () => {
+    expect((await submit('small', 4)).state).toBe('QUEUED');
+    const refusal = await submit('small', 5).then(
+      () => {
+        throw new Error('admitted over quota');
+      },
+      (err: { code: string; message: string; details: Record<string, unknown> }) => err,
+    );
+    expect(refusal.code).toBe(ErrorCodes.QUOTA_EXCEEDED);
+    expect(refusal.details).toEqual({
+      dimension: 'cores',
+      usage: 4,
+      request: 5,
+      limit: 10,
+      threshold: 9,
+      jobId: expect.any(String),
+    });
+    expect(refusal.message).toMatch(/cores/);
+    const jobId = refusal.details['jobId'] as string;
+    const history = await store.readStream(`job-${jobId}`);
+    expect(history.map((e) => e.type)).toEqual(['JobSubmitted', 'JobRejected']);
+    expect(history[1]!.data).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      reason: refusal.message,
+      details: { dimension: 'cores', usage: 4, request: 5, limit: 10, threshold: 9 },
+    });
+    expect(await tenantEvents('small', 'JobCapacityReserved', jobId)).toEqual([]);
+  });
+
+  it('gives one job for the same Idempotency-Key twice, and the same refusal twice', async () => {
+    const first = await submit('fits', 1, 1, 'same-key');
+    const second = await submit('fits', 1, 1, 'same-key');
+    expect(second).toEqual(first);
+    expect(await typesOf(`job-${first.jobId}`)).toEqual([
+      'JobSubmitted',
+      'JobAdmitted',
+      'JobQueued',
+    ]);
+    expect(await tenantEvents('fits', 'JobCapacityReserved', first.jobId)).toHaveLength(1);
+
+    const refusals = [
+      await refusalOf(submit('small', 9, 1, 'too-big')),
+      await refusalOf(submit('small', 9, 1, 'too-big')),
+    ];
+    expect(refusals.map((r) => r.code)).toEqual(['QUOTA_EXCEEDED', 'QUOTA_EXCEEDED']);
+    const again = await submit('small', 9, 1, 'too-big').catch(
+      (err: { details: Record<string, unknown> }) => err.details,
+    );
+    expect(again).toMatchObject({ dimension: 'cores', limit: 10, request: 9 });
+    const rejected = await pool.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM events WHERE type = 'JobRejected' AND stream_id = $1",
+      [`job-${(again as Record<string, unknown>)['jobId'] as string}`],
+    );
+    expect(rejected.rows[0]!.n).toBe('1');
+  });
+
+  it('admits exactly the jobs that fit of 30 racing submissions, never one more', async () => {
+    // concurrentJobs 12: the 90 % line is 10.8, so 10 jobs fit and an 11th would reach it.
+    const outcomes = await Promise.all(
+      Array.from({ length: 30 }, () =>
+        submit('burst', 1).then(
+          (reply) => reply.state,
+          (err: { code: string }) => err.code,
+        ),
+      ),
+    );
+    const count = (what: string) => outcomes.filter((o) => o === what).length;
+    expect({ queued: count('QUEUED'), refused: count('QUOTA_EXCEEDED') }).toEqual({
+      queued: 10,
+      refused: 20,
+    });
+    expect(await tenantEvents('burst', 'JobCapacityReserved')).toHaveLength(10);
+  }, 60_000);
+
+  it('releases a job’s capacity once when it ends, and a redelivery releases nothing more', async () => {
+    const { jobId } = await submit('cycle', 8);
+    expect((await refusalOf(submit('cycle', 1))).code).toBe(ErrorCodes.QUOTA_EXCEEDED);
+
+    await toController(
+      'cancel',
+      aCommandEnvelope(
+        'CancelJob',
+        { jobId, reason: 'done with it' },
+        { tenant: 'cycle', actor: 'key-cycle' },
+      ),
+    );
+    const [released] = await eventually(async () => {
+      const events = await tenantEvents('cycle', 'JobCapacityReleased', jobId);
+      return events.length > 0 ? events : undefined;
+    }, 'the release');
+    const cancelled = (await store.readStream(`job-${jobId}`)).find(
+      (e) => e.type === 'JobCancelled',
+    ) as EventEnvelope;
+    expect(released!.metadata.causationId).toBe(cancelled.id);
+
+    // The freed cores admit a job the full tenant refused.
+    const next = await submit('cycle', 8);
+    expect(next.state).toBe('QUEUED');
+
+    // The same fact delivered again (a new message id, as after the dedupe window).
+    const redelivered = await jetstream(nc).publish(
+      subjects.event('cycle', `job-${jobId}`, 'JobCancelled'),
+      encodeEnvelope(cancelled),
+      { msgID: `redelivery-${cancelled.id}` },
+    );
+    expect(redelivered.duplicate).toBe(false);
+    await eventually(() => consumerCaughtUp(redelivered.seq), 'the consumer');
+    expect(await tenantEvents('cycle', 'JobCapacityReleased', jobId)).toHaveLength(1);
+    expect(await tenantEvents('cycle', 'JobCapacityReleased', next.jobId)).toHaveLength(0);
+    expect((await refusalOf(submit('cycle', 1))).code).toBe(ErrorCodes.QUOTA_EXCEEDED);
+  });
+
+  it('finishes an admission a crash left in PENDING', async () => {
+    const stalled = await toController(
+      'submit',
+      aCommandEnvelope(
+        'SubmitJob',
+        { spec: spec(1), idempotencyKey: null },
+        { tenant: 'fits', actor: 'key-fits' },
+      ),
+    );
+    expect(stalled.state).toBe('PENDING');
+    const sink = new PostgresProjectionSink(pool, jobSummaryProjection, store);
+    const total = Number(
+      (await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).rows[0]!.n,
+    );
+    await waitUntilVisible(store, total);
+    await catchUpProjection(store, sink);
+
+    expect(await admission.get(JobAdmissionService).recoverStalled()).toBeGreaterThanOrEqual(1);
+    expect(await typesOf(`job-${stalled.jobId}`)).toEqual([
+      'JobSubmitted',
+      'JobAdmitted',
+      'JobQueued',
+    ]);
+    expect(await tenantEvents('fits', 'JobCapacityReserved', stalled.jobId)).toHaveLength(1);
+  });
+
+  it('refuses a submission from the system tenant and a wrong command type', async () => {
+    const system = aCommandEnvelope(
+      'SubmitJob',
+      { spec: spec(1), idempotencyKey: null },
+      { tenant: '_system', actor: 'admin' },
+    );
+    expect((await refusalOf(sendCommand(nc, subjects, 'admission', 'submit', system))).code).toBe(
+      ErrorCodes.VALIDATION_FAILED,
+    );
+    const wrong = aCommandEnvelope(
+      'CancelJob',
+      { jobId: 'x' },
+      { tenant: 'fits', actor: 'key-fits' },
+    );
+    expect((await refusalOf(sendCommand(nc, subjects, 'admission', 'submit', wrong))).code).toBe(
+      ErrorCodes.VALIDATION_FAILED,
+    );
+  });
+});

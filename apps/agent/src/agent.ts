@@ -1,0 +1,642 @@
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type z } from 'zod';
+import {
+  EnrolNodeReplySchema,
+  GantryError,
+  KillAttemptSchema,
+  LeaseOfferSchema,
+  NODE_SUBJECT_KINDS,
+  NodeLeaseSetSchema,
+  SYSTEM_TENANT,
+  logChunkMessageId,
+  type CommandEnvelope,
+  type EnrolNodeReply,
+  type EnrolNodeRequest,
+  type KillAttempt,
+  type LeaseOffer,
+  type LogChunk,
+  type NodeCapacity,
+  type NodeHeartbeat,
+  type NodeLeaseSet,
+  type RunningRank,
+  type SubjectCatalogue,
+} from '@gantry/contracts';
+import { decodeReply, encodeReply, sendCommand, successReply } from '@gantry/messaging';
+import {
+  DEFAULT_KILL_GRACE_MS,
+  removeWorkDir,
+  startAttempt,
+  type AttemptHandle,
+  type RunAs,
+} from '@gantry/process-runner';
+import {
+  InputStagingError,
+  placeStagedInputs,
+  stageInputs,
+  type Fetcher,
+  type InputResolver,
+} from './inputs';
+import {
+  FinishedRanks,
+  backoffMs,
+  isFenced,
+  killTargets,
+  rankKey,
+  reconcile,
+  reportedExitCode,
+  supersededBy,
+  type LocalRank,
+} from './lease-decisions';
+import { LogChunkWriter } from './log-chunks';
+
+export type AgentLog = (event: string, fields?: Readonly<Record<string, unknown>>) => void;
+
+export interface AgentOptions {
+  /** The caller's connection; the agent never closes it. */
+  readonly nc: NatsConnection;
+  readonly subjects: SubjectCatalogue;
+  readonly nodeId: string;
+  readonly hostname: string;
+  readonly pools: readonly string[];
+  readonly capacity: NodeCapacity;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly workRoot: string;
+  readonly enrolToken: string;
+  readonly keepWorkDirs?: boolean;
+  readonly log?: AgentLog;
+  /** Epoch ms. */
+  readonly clock?: () => number;
+  readonly random?: () => number;
+  /** Staging's resolve-inputs; only jobs with inputs call it. */
+  readonly inputResolver?: InputResolver;
+  readonly fetcher?: Fetcher;
+  readonly killGraceMs?: number;
+  readonly commandTimeoutMs?: number;
+  readonly runAs?: RunAs | 'auto';
+}
+
+export interface Agent {
+  readonly nodeId: string;
+  /** The ranks this agent holds now (what its next heartbeat reports). */
+  running(): RunningRank[];
+  /** Pids of the local ranks' process groups, for tests and diagnostics. */
+  pids(): { readonly jobId: string; readonly rank: number; readonly pid: number }[];
+  /** Resolves once every rank that had started by now has reported its exit. */
+  idle(): Promise<void>;
+  /**
+   * Stops heartbeats and subscriptions. Running ranks are left alone unless `killRunning`: an agent
+   * restart must not kill work whose lease is still good (see main.ts).
+   */
+  close(options?: { readonly killRunning?: boolean }): Promise<void>;
+}
+
+interface RankState extends LocalRank {
+  readonly offer: LeaseOffer;
+  handle?: AttemptHandle;
+  killCause?: string;
+  done: Promise<void>;
+}
+
+type CommandOutcome = 'ok' | 'refused';
+
+const silent: AgentLog = () => undefined;
+
+/** Reads a request/reply answer that is either the command-reply wrapper or the bare message. */
+const decodeMaybeWrapped = (bytes: Uint8Array, subject: string): unknown => {
+  const raw: unknown = JSON.parse(new TextDecoder().decode(bytes));
+  if (typeof raw === 'object' && raw !== null && 'ok' in raw) return decodeReply(bytes, subject);
+  return raw;
+};
+
+/**
+ * One node agent: enrols, heartbeats, takes leases, runs ranks with process-runner, streams their
+ * output to JetStream and reports their exits to the controller. It owns nothing in the store; what it
+ * knows about leases is what the scheduler's pushes and heartbeat replies told it.
+ */
+export const startAgent = async (options: AgentOptions): Promise<Agent> => {
+  const agent = new NodeAgent(options);
+  await agent.start();
+  return agent;
+};
+
+class NodeAgent implements Agent {
+  readonly nodeId: string;
+  private readonly log: AgentLog;
+  private readonly clock: () => number;
+  private readonly random: () => number;
+  private readonly actor: string;
+  private readonly js: JetStreamClient;
+  private readonly ranks = new Map<string, RankState>();
+  private readonly finished: FinishedRanks;
+  private readonly highestEpoch = new Map<string, number>();
+  private readonly subscriptions: Subscription[] = [];
+  private enrolment: EnrolNodeReply | undefined;
+  private sequence = 0;
+  private closed = false;
+  private readonly stopped: AbortController = new AbortController();
+  private heartbeatLoop: Promise<void> | undefined;
+
+  constructor(private readonly options: AgentOptions) {
+    this.nodeId = options.nodeId;
+    this.log = options.log ?? silent;
+    this.clock = options.clock ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.actor = `agent:${options.nodeId}`;
+    this.js = jetstream(options.nc);
+    this.finished = new FinishedRanks(this.clock);
+  }
+
+  async start(): Promise<void> {
+    await fs.mkdir(this.options.workRoot, { recursive: true, mode: 0o711 });
+    // Subscribed before enrolling, so an offer pushed right after the enrolment is not missed.
+    this.subscribe(NODE_SUBJECT_KINDS.lease, LeaseOfferSchema, (offer) =>
+      this.acceptOffer(offer, 'push'),
+    );
+    this.subscribe(NODE_SUBJECT_KINDS.kill, KillAttemptSchema, (kill) => this.onKill(kill));
+    await this.options.nc.flush();
+    await this.enrol();
+    this.heartbeatLoop = this.heartbeat();
+  }
+
+  running(): RunningRank[] {
+    return [...this.ranks.values()].map(({ offer }) => ({
+      tenant: offer.tenant,
+      jobId: offer.jobId,
+      attempt: offer.attempt,
+      leaseEpoch: offer.leaseEpoch,
+      rank: offer.rank,
+    }));
+  }
+
+  pids() {
+    return [...this.ranks.values()].flatMap((r) =>
+      r.handle?.pid === undefined ? [] : [{ jobId: r.jobId, rank: r.rank, pid: r.handle.pid }],
+    );
+  }
+
+  async idle(): Promise<void> {
+    await Promise.all([...this.ranks.values()].map((r) => r.done));
+  }
+
+  async close(options: { readonly killRunning?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopped.abort();
+    for (const sub of this.subscriptions) sub.unsubscribe();
+    await this.heartbeatLoop?.catch(() => undefined);
+    if (options.killRunning) {
+      for (const rank of this.ranks.values()) this.kill(rank, 'agent-stopped');
+      await this.idle();
+    }
+  }
+
+  private subscribe<S extends z.ZodType>(
+    kind: string,
+    schema: S,
+    handle: (message: z.output<S>) => boolean,
+  ): void {
+    const subject = this.options.subjects.node(this.nodeId, kind);
+    const sub = this.options.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return this.log('subscription-error', { subject, error: err.message });
+        this.onMessage(msg, subject, schema, handle);
+      },
+    });
+    this.subscriptions.push(sub);
+  }
+
+  private onMessage<S extends z.ZodType>(
+    msg: Msg,
+    subject: string,
+    schema: S,
+    handle: (message: z.output<S>) => boolean,
+  ): void {
+    let parsed: ReturnType<S['safeParse']>;
+    try {
+      parsed = schema.safeParse(JSON.parse(msg.string())) as ReturnType<S['safeParse']>;
+    } catch {
+      this.log('message-dropped', { subject, reason: 'not JSON' });
+      return;
+    }
+    if (!parsed.success) {
+      this.log('message-dropped', {
+        subject,
+        reason: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      });
+      return;
+    }
+    const accepted = handle(parsed.data as z.output<S>);
+    if (msg.reply) msg.respond(encodeReply(successReply({ accepted })));
+  }
+
+  private envelope(tenant: string, type: string, data: Record<string, unknown>): CommandEnvelope {
+    return {
+      id: randomUUID(),
+      type,
+      schemaVersion: 1,
+      data,
+      metadata: {
+        tenant,
+        occurredAt: new Date(this.clock()).toISOString(),
+        causationId: null,
+        correlationId:
+          typeof data['jobId'] === 'string' ? `job-${data['jobId']}` : `node-${this.nodeId}`,
+        actor: this.actor,
+      },
+    };
+  }
+
+  private description() {
+    return {
+      nodeId: this.nodeId,
+      pools: [...this.options.pools],
+      labels: { ...(this.options.labels ?? {}) },
+      capacity: this.options.capacity,
+      hostname: this.options.hostname,
+    };
+  }
+
+  /** Until the scheduler answers: it may well start after the agent. */
+  private async enrol(): Promise<void> {
+    const request: EnrolNodeRequest = {
+      ...this.description(),
+      enrolToken: this.options.enrolToken,
+    };
+    for (let attempt = 1; !this.closed; attempt++) {
+      try {
+        const reply = await sendCommand<unknown>(
+          this.options.nc,
+          this.options.subjects,
+          'scheduler',
+          'enrol-node',
+          this.envelope(SYSTEM_TENANT, 'EnrolNode', request),
+          { timeoutMs: this.options.commandTimeoutMs ?? 5_000 },
+        );
+        this.enrolment = EnrolNodeReplySchema.parse(reply);
+        this.log('enrolled', {
+          nodeId: this.nodeId,
+          heartbeatIntervalMs: this.enrolment.heartbeatIntervalMs,
+          leaseTtlMs: this.enrolment.leaseTtlMs,
+        });
+        return;
+      } catch (err) {
+        this.log('enrol-failed', { attempt, ...errorFields(err) });
+        await this.pause(backoffMs(attempt, this.random, 200, 5_000) + 50);
+      }
+    }
+  }
+
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.stopped.signal }).catch(() => undefined);
+  }
+
+  private async heartbeat(): Promise<void> {
+    while (!this.closed) {
+      const enrolment = this.enrolment;
+      if (enrolment === undefined) return;
+      const sentAt = this.clock();
+      const beat: NodeHeartbeat = {
+        ...this.description(),
+        nodeToken: enrolment.nodeToken,
+        sequence: this.sequence++,
+        running: this.running(),
+        sentAt: new Date(sentAt).toISOString(),
+      };
+      const subject = this.options.subjects.node(this.nodeId, NODE_SUBJECT_KINDS.heartbeat);
+      try {
+        const reply = await this.options.nc.request(subject, JSON.stringify(beat), {
+          timeout: Math.max(1_000, enrolment.heartbeatIntervalMs),
+        });
+        const leaseSet = NodeLeaseSetSchema.parse(decodeMaybeWrapped(reply.data, subject));
+        if (this.closed) return;
+        if (!leaseSet.accepted) {
+          this.log('heartbeat-refused', { sequence: beat.sequence });
+          await this.enrol();
+          continue;
+        }
+        this.onLeaseSet(leaseSet, sentAt);
+      } catch (err) {
+        this.log('heartbeat-failed', { sequence: beat.sequence, ...errorFields(err) });
+      }
+      const elapsed = this.clock() - sentAt;
+      await this.pause(Math.max(0, enrolment.heartbeatIntervalMs - elapsed));
+    }
+  }
+
+  private onLeaseSet(leaseSet: NodeLeaseSet, heartbeatSentAt: number): void {
+    const decision = reconcile({
+      leases: leaseSet.leases,
+      local: [...this.ranks.values()],
+      finished: this.finished.keys(),
+      highestEpoch: this.highestEpoch,
+      heartbeatSentAt,
+    });
+    for (const rank of decision.kill) {
+      const state = this.ranks.get(rankKey(rank));
+      if (state) {
+        this.log('lease-lost', { jobId: rank.jobId, leaseEpoch: rank.leaseEpoch, rank: rank.rank });
+        this.kill(state, 'lease-lost');
+      }
+    }
+    for (const offer of decision.start) this.acceptOffer(offer, 'heartbeat');
+  }
+
+  /** Takes a lease's rank on unless it is stale or already known; true when it was taken. */
+  private acceptOffer(offer: LeaseOffer, source: 'push' | 'heartbeat'): boolean {
+    const fields = { jobId: offer.jobId, leaseEpoch: offer.leaseEpoch, rank: offer.rank, source };
+    if (this.closed) return false;
+    if (isFenced(this.highestEpoch, offer.jobId, offer.leaseEpoch)) {
+      this.log('offer-fenced', { ...fields, highestEpoch: this.highestEpoch.get(offer.jobId) });
+      return false;
+    }
+    this.highestEpoch.set(offer.jobId, offer.leaseEpoch);
+    for (const old of supersededBy([...this.ranks.values()], offer.jobId, offer.leaseEpoch)) {
+      const state = this.ranks.get(rankKey(old));
+      if (state) this.kill(state, 'lease-lost');
+    }
+    const key = rankKey(offer);
+    if (this.ranks.has(key) || this.finished.has(offer)) return false;
+    const state: RankState = {
+      jobId: offer.jobId,
+      leaseEpoch: offer.leaseEpoch,
+      rank: offer.rank,
+      acceptedAt: this.clock(),
+      offer,
+      done: Promise.resolve(),
+    };
+    this.ranks.set(key, state);
+    this.log('lease-accepted', { ...fields, attempt: offer.attempt });
+    state.done = this.runRank(state).catch((err: unknown) =>
+      this.log('rank-crashed', { ...fields, ...errorFields(err) }),
+    );
+    return true;
+  }
+
+  private onKill(kill: KillAttempt): boolean {
+    const fields = { jobId: kill.jobId, leaseEpoch: kill.leaseEpoch, reason: kill.reason };
+    if (isFenced(this.highestEpoch, kill.jobId, kill.leaseEpoch)) {
+      this.log('kill-fenced', { ...fields, highestEpoch: this.highestEpoch.get(kill.jobId) });
+      return false;
+    }
+    this.highestEpoch.set(kill.jobId, kill.leaseEpoch);
+    const targets = killTargets([...this.ranks.values()], kill.jobId, kill.leaseEpoch);
+    this.log('kill-received', { ...fields, ranks: targets.map((t) => t.rank) });
+    for (const target of targets) {
+      const state = this.ranks.get(rankKey(target));
+      if (state) this.kill(state, kill.reason);
+    }
+    return targets.length > 0;
+  }
+
+  private kill(state: RankState, cause: string): void {
+    state.killCause ??= cause;
+    void state.handle?.kill(cause, this.options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+  }
+
+  /** One rank from offer to reported exit. */
+  private async runRank(state: RankState): Promise<void> {
+    const { offer } = state;
+    const fields = {
+      jobId: offer.jobId,
+      attempt: offer.attempt,
+      leaseEpoch: offer.leaseEpoch,
+      rank: offer.rank,
+    };
+    const writer = new LogChunkWriter({
+      identity: {
+        tenant: offer.tenant,
+        jobId: offer.jobId,
+        attempt: offer.attempt,
+        rank: offer.rank,
+        leaseEpoch: offer.leaseEpoch,
+      },
+      publish: (chunk) => this.publishChunk(chunk),
+      onPublishError: (chunk, err) =>
+        this.log('log-chunk-lost', { ...fields, seq: chunk.seq, ...errorFields(err) }),
+    });
+    const lease = { jobId: offer.jobId, leaseEpoch: offer.leaseEpoch };
+    let stagingDir: string | undefined;
+    let workDir: string | undefined;
+    let exitCode: number;
+    try {
+      let staged: string[] = [];
+      if (offer.inputs.length > 0) {
+        if ((await this.controller(state, 'start-staging', 'StartStaging', lease)) === 'refused') {
+          return this.abandon(state);
+        }
+        stagingDir = path.join(
+          this.options.workRoot,
+          '.staging',
+          `${offer.jobId}-${offer.attempt}-${offer.rank}-${randomUUID()}`,
+        );
+        staged = await stageInputs({
+          tenant: offer.tenant,
+          jobId: offer.jobId,
+          inputs: offer.inputs,
+          dir: stagingDir,
+          resolver:
+            this.options.inputResolver ??
+            (() => Promise.reject(new Error('this agent has no staging resolver'))),
+          ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+        });
+      }
+      if (
+        state.killCause === undefined &&
+        (await this.controller(state, 'start-attempt', 'StartAttempt', lease)) === 'refused'
+      ) {
+        return this.abandon(state);
+      }
+      if (state.killCause !== undefined) {
+        // Killed before its process existed: nothing to signal, but the exit is still owed.
+        writer.line(
+          'stderr',
+          `gantry: the rank was stopped before it started (${state.killCause})`,
+        );
+        exitCode = 143;
+      } else {
+        const staging = stagingDir;
+        const handle = await startAttempt({
+          jobId: offer.jobId,
+          attempt: offer.attempt,
+          rank: offer.rank,
+          worldSize: offer.worldSize,
+          hosts: offer.hosts,
+          coordinator: offer.coordinator,
+          command: offer.command,
+          env: offer.env,
+          workRoot: this.options.workRoot,
+          runtime: offer.runtime === 'torchrun' ? 'torchrun' : 'shell',
+          runAs: this.options.runAs ?? 'auto',
+          ...(offer.maxRuntimeSeconds === undefined
+            ? {}
+            : { maxRuntimeMs: offer.maxRuntimeSeconds * 1_000 }),
+          ...(this.options.killGraceMs === undefined
+            ? {}
+            : { killGraceMs: this.options.killGraceMs }),
+          ...(staging === undefined
+            ? {}
+            : {
+                prepareWorkDir: (dir: string, runAs: RunAs | undefined) =>
+                  placeStagedInputs(staging, dir, staged, runAs),
+              }),
+          onOutput: (chunk) => writer.line(chunk.stream, chunk.line),
+        });
+        state.handle = handle;
+        workDir = handle.workDir;
+        this.log('rank-started', { ...fields, pid: handle.pid, workDir });
+        if (state.killCause !== undefined) this.kill(state, state.killCause);
+        const exit = await handle.exited;
+        if (exit.message !== undefined) writer.line('stderr', `gantry: ${exit.message}`);
+        if (exit.survivors.length > 0)
+          this.log('rank-survivors', { ...fields, survivors: exit.survivors });
+        exitCode = reportedExitCode(exit);
+        this.log('rank-exited', {
+          ...fields,
+          exitCode,
+          reason: exit.reason,
+          signal: exit.signal,
+          killCause: exit.killCause,
+        });
+      }
+    } catch (err) {
+      const why =
+        err instanceof InputStagingError
+          ? err.message
+          : `the agent could not start the rank: ${(err as Error).message}`;
+      writer.line('stderr', `gantry: ${why}`);
+      this.log('rank-not-started', { ...fields, reason: why });
+      exitCode = 1;
+      if (workDir === undefined) workDir = await this.workDirIfCreated(offer);
+    }
+    // From here on the rank is over: a late heartbeat reply listing it must not run it again.
+    this.finished.add(state);
+    this.ranks.delete(rankKey(state));
+    await writer.finish(exitCode);
+    await this.reportExit(state, exitCode);
+    await this.cleanUp(workDir, stagingDir);
+  }
+
+  private abandon(state: RankState): void {
+    this.log('lease-gone', { jobId: state.jobId, leaseEpoch: state.leaseEpoch, rank: state.rank });
+    this.finished.add(state);
+    this.ranks.delete(rankKey(state));
+  }
+
+  private async workDirIfCreated(offer: LeaseOffer): Promise<string | undefined> {
+    const dir = path.join(
+      this.options.workRoot,
+      offer.jobId,
+      String(offer.attempt),
+      String(offer.rank),
+    );
+    return fs.stat(dir).then(
+      () => dir,
+      () => undefined,
+    );
+  }
+
+  private async cleanUp(
+    workDir: string | undefined,
+    stagingDir: string | undefined,
+  ): Promise<void> {
+    try {
+      if (stagingDir !== undefined) await fs.rm(stagingDir, { recursive: true, force: true });
+      if (workDir !== undefined && !this.options.keepWorkDirs)
+        await removeWorkDir(workDir, this.options.workRoot);
+    } catch (err) {
+      this.log('cleanup-failed', { workDir, ...errorFields(err) });
+    }
+  }
+
+  /**
+   * A controller command for this rank's lease, retried while it is retryable and the rank still
+   * wants it. `refused` means the lease is gone (stale epoch, illegal transition): do not run.
+   */
+  private async controller(
+    state: RankState,
+    verb: string,
+    type: string,
+    data: Record<string, unknown>,
+    opts: { readonly untilDone?: boolean } = {},
+  ): Promise<CommandOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sendCommand(
+          this.options.nc,
+          this.options.subjects,
+          'controller',
+          verb,
+          this.envelope(state.offer.tenant, type, data),
+          {
+            timeoutMs: this.options.commandTimeoutMs ?? 5_000,
+          },
+        );
+        return 'ok';
+      } catch (err) {
+        const fields = {
+          verb,
+          jobId: state.jobId,
+          leaseEpoch: state.leaseEpoch,
+          rank: state.rank,
+          attempt,
+          ...errorFields(err),
+        };
+        if (err instanceof GantryError && !err.retryable) {
+          this.log('command-refused', fields);
+          return 'refused';
+        }
+        this.log('command-retry', fields);
+        if (this.options.nc.isClosed()) return 'refused';
+        if (!opts.untilDone && state.killCause !== undefined) return 'ok';
+        await sleep(backoffMs(attempt, this.random, 100, 5_000) + 20);
+      }
+    }
+  }
+
+  /** The exit must arrive: retried until the controller records or finally refuses it. */
+  private async reportExit(state: RankState, exitCode: number): Promise<void> {
+    const outcome = await this.controller(
+      state,
+      'report-attempt-exit',
+      'ReportAttemptExit',
+      {
+        jobId: state.jobId,
+        leaseEpoch: state.leaseEpoch,
+        rank: state.rank,
+        exitCode,
+        retryJitter: this.random(),
+      },
+      { untilDone: true },
+    );
+    this.log(outcome === 'ok' ? 'exit-reported' : 'exit-refused', {
+      jobId: state.jobId,
+      leaseEpoch: state.leaseEpoch,
+      rank: state.rank,
+      exitCode,
+    });
+  }
+
+  /** Stored before the next chunk goes: msgID makes a retried publish a no-op on the stream. */
+  private async publishChunk(chunk: LogChunk): Promise<void> {
+    const subject = this.options.subjects.log(chunk.tenant, chunk.jobId, chunk.attempt, chunk.rank);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.js.publish(subject, JSON.stringify(chunk), { msgID: logChunkMessageId(chunk) });
+        return;
+      } catch (err) {
+        if (attempt >= 10 || this.options.nc.isClosed()) throw err;
+        await sleep(backoffMs(attempt, this.random, 100, 2_000) + 20);
+      }
+    }
+  }
+}
+
+const errorFields = (err: unknown): Record<string, unknown> =>
+  err instanceof GantryError
+    ? { code: err.code, error: err.message, retryable: err.retryable }
+    : { error: err instanceof Error ? err.message : String(err) };

@@ -1,0 +1,746 @@
+import { randomUUID } from 'node:crypto';
+import { type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Client, type Pool } from 'pg';
+import {
+  EnrolNodeRequestSchema,
+  ErrorCodes,
+  GantryError,
+  NODE_SUBJECT_KINDS,
+  NodeHeartbeatSchema,
+  SYSTEM_TENANT,
+  isGantryError,
+  streamIdOf,
+  validationError,
+  type CommandEnvelope,
+  type EnrolNodeReply,
+  type EventEnvelope,
+  type KillAttempt,
+  type LeaseOffer,
+  type NodeLeaseSet,
+  type SubjectCatalogue,
+} from '@gantry/contracts';
+import { type PostgresEventStore } from '@gantry/event-store';
+import { sendCommand } from '@gantry/messaging';
+import { isJobEvent, upsertSchedulerNodes, type JobEventEnvelope } from '@gantry/projections';
+import {
+  NO_RESOURCES,
+  addResources,
+  coordinatorPort,
+  planPlacements,
+  type PlacementDecision,
+  type QueuedJob,
+  type Resources,
+  type SchedulableNode,
+} from '@gantry/scheduling';
+import { type SchedulerConfig } from './config';
+import { foldJobEvent, type JobEffect, type JobView } from './job-view';
+import { isNodeTokenValid, nodeTokenFor, secretsEqual } from './node-token';
+
+export type SchedulerLog = (event: string, fields?: Readonly<Record<string, unknown>>) => void;
+
+export interface SchedulerEngineOptions {
+  readonly config: SchedulerConfig;
+  readonly subjects: SubjectCatalogue;
+  readonly store: PostgresEventStore;
+  readonly pool: Pool;
+  /** The leader lock lives on a session of its own. */
+  readonly databaseUrl: string;
+  readonly clock: () => Date;
+  /** A uniform draw in [0, 1): the retry jitter the controller's backoff takes. */
+  readonly random: () => number;
+  readonly log: SchedulerLog;
+  readonly commandTimeoutMs?: number;
+}
+
+interface NodeState {
+  readonly nodeId: string;
+  pools: readonly string[];
+  labels: Readonly<Record<string, string>>;
+  hostname: string;
+  capacity: Resources;
+  status: 'ready' | 'lost';
+  lastSeenAt: number;
+  /** The last heartbeat sequence of the current agent process; -1 right after an enrolment. */
+  lastSequence: number;
+}
+
+/** Soft state of a live lease: when each node of the gang last renewed it. */
+interface LeaseRenewals {
+  readonly epoch: number;
+  readonly renewedAt: Map<string, number>;
+  /** A report (node lost, expiry) is on its way: do not send another. */
+  ending: boolean;
+}
+
+const TERMINAL_STATES = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'DEAD_LETTER', 'REJECTED'];
+
+/** Advisory lock class for scheduler leadership ('gsch'); the object id is hashtext('scheduler'). */
+const LEADER_LOCK_CLASS = 0x6773_6368;
+
+const encoder = new TextEncoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+
+const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * The scheduler's state and loops: nodes from enrolments and heartbeats, jobs from their events,
+ * leases from both. One replica places (it holds a Postgres advisory lock); the others follow
+ * the same events and heartbeats and stand by.
+ */
+export class SchedulerEngine {
+  private readonly jobs = new Map<string, JobView>();
+  private readonly queued = new Set<string>();
+  private readonly leased = new Set<string>();
+  private readonly renewals = new Map<string, LeaseRenewals>();
+  /** Lease commands awaiting the controller's answer, and what they reserve. */
+  private readonly inFlight = new Map<string, PlacementDecision>();
+  private readonly nodes = new Map<string, NodeState>();
+  private nc: NatsConnection | undefined;
+  private heartbeats: Subscription | undefined;
+  private session: Client | undefined;
+  private leader = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private passScheduled = false;
+  private nodesDirty = false;
+  private lastNodesWrite = 0;
+  private stopping = false;
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: SchedulerEngineOptions) {}
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  private now(): number {
+    return this.options.clock().getTime();
+  }
+
+  /** Non-terminal jobs from job_summary, each folded from its stream in the store (the truth). */
+  async load(): Promise<number> {
+    const { rows } = await this.options.pool.query<{ job_id: string }>(
+      'SELECT job_id FROM job_summary WHERE NOT (state = ANY($1::text[]))',
+      [TERMINAL_STATES],
+    );
+    for (const { job_id: jobId } of rows) await this.refreshFromStore(jobId, 1);
+    // Leases found at start get a full TTL from now: their renewals were another process's.
+    for (const jobId of this.leased) this.trackRenewals(jobId);
+    return rows.length;
+  }
+
+  async start(nc: NatsConnection): Promise<void> {
+    this.nc = nc;
+    this.heartbeats = nc.subscribe(
+      this.options.subjects.allNodeKind(NODE_SUBJECT_KINDS.heartbeat),
+      {
+        callback: (err, msg) => {
+          if (err) {
+            this.options.log('heartbeat_subscription_failed', { error: err.message });
+            return;
+          }
+          this.onHeartbeat(msg);
+        },
+      },
+    );
+    await nc.flush();
+    await this.tryToLead();
+    this.ticker = setInterval(() => void this.tick(), this.options.config.tickMs);
+    this.schedulePass();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.heartbeats?.unsubscribe();
+    await Promise.allSettled([...this.pending]);
+    await this.session?.end().catch(() => undefined);
+    this.session = undefined;
+    this.leader = false;
+  }
+
+  // ---- enrolment and heartbeats -------------------------------------------------------------
+
+  async enrol(raw: unknown): Promise<EnrolNodeReply> {
+    const parsed = EnrolNodeRequestSchema.safeParse(raw);
+    if (!parsed.success) throw validationError('enrol-node request', parsed.error);
+    const request = parsed.data;
+    if (!secretsEqual(request.enrolToken, this.options.config.enrolToken)) {
+      throw new GantryError(ErrorCodes.FORBIDDEN, 'the enrolment token is not valid', {
+        details: { nodeId: request.nodeId },
+      });
+    }
+    const now = this.now();
+    await this.options.store.append(streamIdOf('node', request.nodeId), 'any', [
+      {
+        type: 'NodeEnrolled',
+        data: {
+          nodeId: request.nodeId,
+          pools: request.pools,
+          labels: request.labels,
+          capacity: request.capacity,
+          hostname: request.hostname,
+          enrolledAt: new Date(now).toISOString(),
+        },
+        metadata: {
+          tenant: SYSTEM_TENANT,
+          causationId: null,
+          correlationId: `enrol-${request.nodeId}-${randomUUID()}`,
+          actor: 'scheduler',
+        },
+      },
+    ]);
+    this.upsertNode(request, now, -1);
+    this.options.log('node_enrolled', { nodeId: request.nodeId, pools: request.pools });
+    return {
+      nodeId: request.nodeId,
+      nodeToken: nodeTokenFor(this.options.config.nodeSecret, request.nodeId),
+      heartbeatIntervalMs: this.options.config.heartbeatIntervalMs,
+      leaseTtlMs: this.options.config.leaseTtlMs,
+    };
+  }
+
+  private upsertNode(
+    described: Pick<NodeState, 'nodeId' | 'pools' | 'labels' | 'hostname' | 'capacity'>,
+    now: number,
+    sequence: number,
+  ): NodeState {
+    const known = this.nodes.get(described.nodeId);
+    const node: NodeState = known ?? {
+      nodeId: described.nodeId,
+      pools: described.pools,
+      labels: described.labels,
+      hostname: described.hostname,
+      capacity: described.capacity,
+      status: 'ready',
+      lastSeenAt: now,
+      lastSequence: sequence,
+    };
+    if (known && known.status === 'lost') this.options.log('node_back', { nodeId: known.nodeId });
+    node.pools = described.pools;
+    node.labels = described.labels;
+    node.hostname = described.hostname;
+    node.capacity = { ...described.capacity, gpu: described.capacity.gpu ?? 0 };
+    node.status = 'ready';
+    node.lastSeenAt = now;
+    node.lastSequence = sequence;
+    this.nodes.set(node.nodeId, node);
+    this.nodesDirty = true;
+    this.schedulePass();
+    return node;
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    let set: NodeLeaseSet;
+    try {
+      set = this.heartbeat(msg.json());
+    } catch (err) {
+      this.options.log('heartbeat_refused', { subject: msg.subject, error: describe(err) });
+      set = { accepted: false, leases: [] };
+    }
+    // Every replica keeps its node view warm; only the leader answers for the leases.
+    if (this.leader && msg.reply) msg.respond(encode(set));
+  }
+
+  /** Renews what the node reports running and answers every lease the node should hold. */
+  heartbeat(raw: unknown): NodeLeaseSet {
+    const parsed = NodeHeartbeatSchema.safeParse(raw);
+    if (!parsed.success) return { accepted: false, leases: [] };
+    const beat = parsed.data;
+    if (!isNodeTokenValid(this.options.config.nodeSecret, beat.nodeId, beat.nodeToken)) {
+      return { accepted: false, leases: [] };
+    }
+    const now = this.now();
+    const known = this.nodes.get(beat.nodeId);
+    // A delayed heartbeat from this agent process says nothing newer than what we have.
+    const stale = known !== undefined && beat.sequence <= known.lastSequence;
+    if (!stale) {
+      this.upsertNode(beat, now, beat.sequence);
+      for (const rank of beat.running) {
+        const renewals = this.renewals.get(rank.jobId);
+        const lease = this.jobs.get(rank.jobId)?.lease;
+        if (!renewals || !lease || lease.epoch !== rank.leaseEpoch) continue;
+        if (lease.nodes.some((n) => n.nodeId === beat.nodeId && n.rank === rank.rank))
+          renewals.renewedAt.set(beat.nodeId, now);
+      }
+    }
+    return { accepted: true, leases: this.offersFor(beat.nodeId) };
+  }
+
+  private offersFor(nodeId: string): LeaseOffer[] {
+    const offers: LeaseOffer[] = [];
+    for (const jobId of this.leased) {
+      const job = this.jobs.get(jobId);
+      // A cancelled job's processes are being killed: listing it would start them again.
+      if (!job?.lease || job.cancelRequested) continue;
+      const rank = job.lease.nodes.find((n) => n.nodeId === nodeId);
+      if (rank) {
+        const offer = this.offerOf(job, rank.rank);
+        if (offer) offers.push(offer);
+      }
+    }
+    return offers;
+  }
+
+  private offerOf(job: JobView, rank: number): LeaseOffer | undefined {
+    const { lease, spec } = job;
+    if (!lease || !spec) return undefined;
+    const hosts = lease.nodes.map((n) => this.nodes.get(n.nodeId)?.hostname ?? n.nodeId);
+    const renewed = this.renewals.get(job.jobId);
+    const lastRenewal = renewed
+      ? Math.min(...lease.nodes.map((n) => renewed.renewedAt.get(n.nodeId) ?? lease.leasedAt))
+      : lease.leasedAt;
+    return {
+      tenant: job.tenant,
+      jobId: job.jobId,
+      attempt: lease.attempt,
+      leaseEpoch: lease.epoch,
+      rank,
+      worldSize: lease.nodes.length,
+      hosts,
+      coordinator: `${hosts[0]}:${coordinatorPort(job.jobId)}`,
+      leaseExpiresAt: new Date(lastRenewal + this.options.config.leaseTtlMs).toISOString(),
+      command: spec.command,
+      env: spec.env,
+      resources: spec.resources,
+      runtime: spec.runtime,
+      ...(spec.maxRuntimeSeconds === undefined
+        ? {}
+        : { maxRuntimeSeconds: spec.maxRuntimeSeconds }),
+      inputs: spec.inputs,
+    };
+  }
+
+  // ---- job events ----------------------------------------------------------------------------
+
+  /** One job event from the bus; a gap in the job's versions is filled from the store. */
+  async onJobEvent(event: EventEnvelope): Promise<void> {
+    if (!isJobEvent(event)) return;
+    const jobId = event.data.jobId;
+    const view = this.jobs.get(jobId);
+    const version = event.metadata.streamVersion;
+    if (view && version <= view.version) return;
+    const contiguous = view ? version === view.version + 1 : event.type === 'JobSubmitted';
+    if (!contiguous) {
+      await this.refreshFromStore(jobId, view ? view.version + 1 : 1);
+      return;
+    }
+    this.apply(event);
+  }
+
+  private async refreshFromStore(jobId: string, fromVersion: number): Promise<void> {
+    const events = await this.options.store.readStream(streamIdOf('job', jobId), { fromVersion });
+    for (const event of events) if (isJobEvent(event)) this.apply(event);
+  }
+
+  private apply(event: JobEventEnvelope): void {
+    const before = this.jobs.get(event.data.jobId);
+    const { view, effects } = foldJobEvent(before, event);
+    if (!view) return;
+    const jobId = view.jobId;
+    if (view.phase === 'done') {
+      this.jobs.delete(jobId);
+    } else {
+      this.jobs.set(jobId, view);
+    }
+    if (view.phase === 'queued' && !view.lease) this.queued.add(jobId);
+    else this.queued.delete(jobId);
+    if (view.lease && view.phase !== 'done') {
+      this.leased.add(jobId);
+      if (this.renewals.get(jobId)?.epoch !== view.lease.epoch) this.trackRenewals(jobId);
+    } else {
+      this.leased.delete(jobId);
+      this.renewals.delete(jobId);
+    }
+    for (const effect of effects) this.perform(view, effect);
+  }
+
+  private trackRenewals(jobId: string): void {
+    const lease = this.jobs.get(jobId)?.lease;
+    if (!lease) return;
+    const now = this.now();
+    this.renewals.set(jobId, {
+      epoch: lease.epoch,
+      renewedAt: new Map(lease.nodes.map((n) => [n.nodeId, now])),
+      ending: false,
+    });
+  }
+
+  private perform(view: JobView, effect: JobEffect): void {
+    switch (effect.kind) {
+      case 'changed':
+        this.nodesDirty = true;
+        this.schedulePass();
+        return;
+      case 'adopt-lease':
+        if (this.leader) this.pushOffers(view);
+        return;
+      case 'kill':
+        if (this.leader) this.pushKill(view, effect.nodeIds, effect.leaseEpoch, effect.reason);
+        return;
+      default: {
+        const unhandled: never = effect;
+        throw new Error(`no case for ${JSON.stringify(unhandled)}`);
+      }
+    }
+  }
+
+  private pushOffers(job: JobView): void {
+    const nc = this.nc;
+    if (!nc || !job.lease) return;
+    for (const { nodeId, rank } of job.lease.nodes) {
+      const offer = this.offerOf(job, rank);
+      if (offer)
+        nc.publish(this.options.subjects.node(nodeId, NODE_SUBJECT_KINDS.lease), encode(offer));
+    }
+  }
+
+  private pushKill(
+    job: Pick<JobView, 'tenant' | 'jobId'>,
+    nodeIds: readonly string[],
+    leaseEpoch: number,
+    reason: KillAttempt['reason'],
+  ): void {
+    const nc = this.nc;
+    if (!nc) return;
+    const kill: KillAttempt = { tenant: job.tenant, jobId: job.jobId, leaseEpoch, reason };
+    for (const nodeId of nodeIds)
+      nc.publish(this.options.subjects.node(nodeId, NODE_SUBJECT_KINDS.kill), encode(kill));
+    this.options.log('kill_pushed', { jobId: job.jobId, leaseEpoch, reason, nodes: nodeIds });
+  }
+
+  // ---- placement -----------------------------------------------------------------------------
+
+  /** Coalesces triggers: one pass per turn of the event loop, however many things changed. */
+  private schedulePass(): void {
+    if (this.passScheduled || this.stopping) return;
+    this.passScheduled = true;
+    setImmediate(() => {
+      this.passScheduled = false;
+      this.runPass();
+    });
+  }
+
+  private resourcesOf(jobId: string): Resources {
+    const resources = this.jobs.get(jobId)?.spec?.resources;
+    return resources ? { ...resources, gpu: resources.gpu ?? 0 } : NO_RESOURCES;
+  }
+
+  /** What live leases and lease commands in flight hold on each node. */
+  private usedByNode(): Map<string, { used: Resources; leases: number }> {
+    const used = new Map<string, { used: Resources; leases: number }>();
+    const add = (nodeId: string, resources: Resources): void => {
+      const was = used.get(nodeId) ?? { used: NO_RESOURCES, leases: 0 };
+      used.set(nodeId, { used: addResources(was.used, resources), leases: was.leases + 1 });
+    };
+    for (const jobId of this.leased) {
+      const lease = this.jobs.get(jobId)?.lease;
+      if (lease) for (const n of lease.nodes) add(n.nodeId, this.resourcesOf(jobId));
+    }
+    for (const [jobId, decision] of this.inFlight)
+      for (const n of decision.nodes) add(n.nodeId, this.resourcesOf(jobId));
+    return used;
+  }
+
+  private runPass(): void {
+    if (!this.leader || this.stopping || !this.nc) return;
+    const room = this.options.config.maxLeasesInFlight - this.inFlight.size;
+    if (room <= 0 || this.queued.size === 0) return;
+    const used = this.usedByNode();
+    const nodes: SchedulableNode[] = [...this.nodes.values()].map((node) => ({
+      nodeId: node.nodeId,
+      pools: node.pools,
+      labels: node.labels,
+      capacity: node.capacity,
+      used: used.get(node.nodeId)?.used ?? NO_RESOURCES,
+      liveness: node.status === 'ready' ? 'live' : 'lost',
+    }));
+    const queue: QueuedJob[] = [];
+    for (const jobId of this.queued) {
+      const job = this.jobs.get(jobId);
+      if (!job?.spec || this.inFlight.has(jobId)) continue;
+      queue.push({
+        tenant: job.tenant,
+        jobId,
+        pool: job.spec.pool,
+        nodes: job.spec.nodes,
+        resources: this.resourcesOf(jobId),
+        priority: job.spec.priority,
+        queuedAt: job.queuedAt,
+        notBefore: job.notBefore,
+      });
+    }
+    const now = this.now();
+    const pass = planPlacements({ nodes, queue, now });
+    for (const decision of pass.placed.slice(0, room)) this.lease(decision, now);
+  }
+
+  private lease(decision: PlacementDecision, now: number): void {
+    const job = this.jobs.get(decision.jobId);
+    if (!job) return;
+    const leaseEpoch = job.leaseEpoch + 1;
+    const attempt = job.attempt + 1;
+    this.inFlight.set(job.jobId, decision);
+    const sent = this.command('lease', 'LeaseJob', job.tenant, {
+      jobId: job.jobId,
+      leaseEpoch,
+      nodes: decision.nodes,
+      leaseExpiresAt: new Date(now + this.options.config.leaseTtlMs).toISOString(),
+    })
+      .then(() => {
+        this.inFlight.delete(job.jobId);
+        const current = this.jobs.get(job.jobId);
+        // The JobLeased event got here first and already offered the lease.
+        if (!current || (current.lease && current.lease.epoch >= leaseEpoch)) return;
+        const leased: JobView = {
+          ...current,
+          phase: 'leased',
+          attempt,
+          leaseEpoch,
+          notBefore: null,
+          lease: { epoch: leaseEpoch, attempt, nodes: decision.nodes, leasedAt: now },
+        };
+        this.jobs.set(job.jobId, leased);
+        this.queued.delete(job.jobId);
+        this.leased.add(job.jobId);
+        this.trackRenewals(job.jobId);
+        this.nodesDirty = true;
+        this.pushOffers(leased);
+        this.options.log('leased', {
+          jobId: job.jobId,
+          tenant: job.tenant,
+          leaseEpoch,
+          attempt,
+          nodes: decision.nodes,
+        });
+      })
+      .catch((err: unknown) => {
+        this.inFlight.delete(job.jobId);
+        const code = isGantryError(err) ? err.code : undefined;
+        const current = this.jobs.get(job.jobId);
+        if (code === ErrorCodes.ILLEGAL_TRANSITION || code === ErrorCodes.NOT_FOUND) {
+          // Not leasable any more (cancelled, held, ...): its events will say what it became.
+          if (current && !current.lease) {
+            this.jobs.set(job.jobId, { ...current, phase: 'waiting' });
+            this.queued.delete(job.jobId);
+          }
+        } else if (code === ErrorCodes.BACKOFF_NOT_ELAPSED && current && isGantryError(err)) {
+          const notBefore = Date.parse(String(err.details['notBefore']));
+          if (Number.isFinite(notBefore)) this.jobs.set(job.jobId, { ...current, notBefore });
+        } else if (code === ErrorCodes.LEASE_STALE_EPOCH && current && isGantryError(err)) {
+          const epoch = Number(err.details['current']);
+          if (Number.isInteger(epoch) && epoch > current.leaseEpoch)
+            this.jobs.set(job.jobId, { ...current, leaseEpoch: epoch });
+        }
+        this.options.log('lease_refused', {
+          jobId: job.jobId,
+          leaseEpoch,
+          code,
+          error: describe(err),
+        });
+      })
+      .finally(() => this.schedulePass());
+    this.track(sent);
+  }
+
+  private track(promise: Promise<unknown>): void {
+    this.pending.add(promise);
+    void promise.finally(() => this.pending.delete(promise));
+  }
+
+  private command(
+    verb: string,
+    type: string,
+    tenant: string,
+    data: Record<string, unknown>,
+  ): Promise<unknown> {
+    const nc = this.nc;
+    if (!nc) return Promise.reject(new GantryError(ErrorCodes.UNAVAILABLE, 'not started'));
+    const envelope: CommandEnvelope = {
+      id: randomUUID(),
+      type,
+      schemaVersion: 1,
+      data,
+      metadata: {
+        tenant,
+        occurredAt: this.options.clock().toISOString(),
+        causationId: null,
+        correlationId: `scheduler-${randomUUID()}`,
+        actor: 'scheduler',
+      },
+    };
+    return sendCommand(nc, this.options.subjects, 'controller', verb, envelope, {
+      timeoutMs: this.options.commandTimeoutMs ?? 10_000,
+    });
+  }
+
+  // ---- the second-by-second loop: leadership, node loss, reaping, the read model ------------
+
+  private async tick(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      if (!this.leader) await this.tryToLead();
+      if (this.leader) {
+        this.detectLostNodes();
+        this.reapLeases();
+        this.runPass();
+        await this.writeNodes();
+      }
+    } catch (err) {
+      this.options.log('tick_failed', { error: describe(err) });
+    }
+  }
+
+  private async tryToLead(): Promise<void> {
+    try {
+      if (!this.session) {
+        const session = new Client({ connectionString: this.options.databaseUrl });
+        session.on('error', (err) => {
+          // Ending the session released the lock: stop placing at once.
+          this.options.log('leader_session_lost', { error: err.message });
+          this.leader = false;
+          this.session = undefined;
+        });
+        await session.connect();
+        this.session = session;
+      }
+      const { rows } = await this.session.query<{ acquired: boolean }>(
+        "SELECT pg_try_advisory_lock($1, hashtext('scheduler')) AS acquired",
+        [LEADER_LOCK_CLASS],
+      );
+      if (rows[0]?.acquired) {
+        this.leader = true;
+        // Nodes heard of as a standby get a full loss timeout from now, not from before.
+        const now = this.now();
+        for (const node of this.nodes.values()) node.lastSeenAt = Math.max(node.lastSeenAt, now);
+        for (const jobId of this.leased) this.trackRenewals(jobId);
+        this.options.log('leader', {});
+        this.schedulePass();
+      }
+    } catch (err) {
+      this.options.log('leadership_attempt_failed', { error: describe(err) });
+      await this.session?.end().catch(() => undefined);
+      this.session = undefined;
+      this.leader = false;
+    }
+  }
+
+  private detectLostNodes(): void {
+    const now = this.now();
+    for (const node of this.nodes.values()) {
+      if (node.status !== 'ready' || now - node.lastSeenAt <= this.options.config.nodeLostMs)
+        continue;
+      node.status = 'lost';
+      this.nodesDirty = true;
+      this.options.log('node_lost', { nodeId: node.nodeId, lastSeenAt: new Date(node.lastSeenAt) });
+      this.track(
+        this.options.store
+          .append(streamIdOf('node', node.nodeId), 'any', [
+            {
+              type: 'NodeLost',
+              data: {
+                nodeId: node.nodeId,
+                lastSeenAt: new Date(node.lastSeenAt).toISOString(),
+                lostAt: new Date(now).toISOString(),
+              },
+              metadata: {
+                tenant: SYSTEM_TENANT,
+                causationId: null,
+                correlationId: `node-lost-${node.nodeId}-${randomUUID()}`,
+                actor: 'scheduler',
+              },
+            },
+          ])
+          .catch((err: unknown) =>
+            this.options.log('node_lost_append_failed', {
+              nodeId: node.nodeId,
+              error: describe(err),
+            }),
+          ),
+      );
+      for (const jobId of this.leased) {
+        const lease = this.jobs.get(jobId)?.lease;
+        if (!lease?.nodes.some((n) => n.nodeId === node.nodeId)) continue;
+        this.endLease(jobId, 'report-node-lost', 'ReportNodeLost', { nodeId: node.nodeId });
+      }
+    }
+  }
+
+  private reapLeases(): void {
+    const now = this.now();
+    for (const jobId of this.leased) {
+      const renewals = this.renewals.get(jobId);
+      if (!renewals || renewals.ending) continue;
+      const oldest = Math.min(...renewals.renewedAt.values());
+      if (now - oldest <= this.options.config.leaseTtlMs) continue;
+      this.options.log('lease_expired', { jobId, leaseEpoch: renewals.epoch });
+      this.endLease(jobId, 'expire-lease', 'ExpireLease', {});
+    }
+  }
+
+  /** Tells the controller a lease is over; the job's events then free it here. */
+  private endLease(
+    jobId: string,
+    verb: 'report-node-lost' | 'expire-lease',
+    type: string,
+    extra: Record<string, unknown>,
+  ): void {
+    const job = this.jobs.get(jobId);
+    const renewals = this.renewals.get(jobId);
+    if (!job?.lease || !renewals || renewals.ending) return;
+    renewals.ending = true;
+    const leaseEpoch = job.lease.epoch;
+    const sent = this.command(verb, type, job.tenant, {
+      jobId,
+      leaseEpoch,
+      ...extra,
+      retryJitter: Math.min(Math.max(this.options.random(), 0), 0.999_999),
+    }).catch((err: unknown) => {
+      const code = isGantryError(err) ? err.code : undefined;
+      const current = this.jobs.get(jobId);
+      if (
+        code === ErrorCodes.LEASE_STALE_EPOCH ||
+        code === ErrorCodes.ILLEGAL_TRANSITION ||
+        code === ErrorCodes.NOT_FOUND
+      ) {
+        // The lease is already over in the job's history: drop what we held for it.
+        if (current?.lease?.epoch === leaseEpoch) {
+          this.jobs.set(jobId, { ...current, lease: null, phase: 'waiting' });
+          this.leased.delete(jobId);
+          this.renewals.delete(jobId);
+          this.nodesDirty = true;
+          this.schedulePass();
+        }
+      } else if (this.renewals.get(jobId) === renewals) {
+        renewals.ending = false; // transient: the next tick tries again
+      }
+      this.options.log(`${verb}_failed`, { jobId, leaseEpoch, code, error: describe(err) });
+    });
+    this.track(sent);
+  }
+
+  private async writeNodes(): Promise<void> {
+    const now = this.now();
+    if (!this.nodesDirty || now - this.lastNodesWrite < this.options.config.tickMs / 2) return;
+    this.nodesDirty = false;
+    this.lastNodesWrite = now;
+    const used = this.usedByNode();
+    await upsertSchedulerNodes(
+      this.options.pool,
+      [...this.nodes.values()].map((node) => ({
+        nodeId: node.nodeId,
+        pools: node.pools,
+        labels: node.labels,
+        hostname: node.hostname,
+        capacity: node.capacity,
+        used: used.get(node.nodeId)?.used ?? NO_RESOURCES,
+        runningLeases: used.get(node.nodeId)?.leases ?? 0,
+        status: node.status,
+        lastSeenAt: new Date(node.lastSeenAt),
+        updatedAt: new Date(now),
+      })),
+    ).catch((err: unknown) => {
+      this.nodesDirty = true;
+      this.options.log('nodes_write_failed', { error: describe(err) });
+    });
+  }
+}

@@ -1,0 +1,14 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { EnrolNodeController, JobEventsController } from './scheduler.controllers';
+import { SchedulerEngine } from './scheduler.engine';
+
+@Module({})
+export class SchedulerModule {
+  static register(engine: SchedulerEngine): DynamicModule {
+    return {
+      module: SchedulerModule,
+      controllers: [EnrolNodeController, JobEventsController],
+      providers: [{ provide: SchedulerEngine, useValue: engine }],
+    };
+  }
+}

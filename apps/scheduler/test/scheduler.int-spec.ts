@@ -1,0 +1,347 @@
+import { jetstream } from '@nats-io/jetstream';
+import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type INestMicroservice } from '@nestjs/common';
+import {
+  SYSTEM_TENANT,
+  streamIdOf,
+  type EnrolNodeReply,
+  type EventEnvelope,
+  type KillAttempt,
+  type LeaseOffer,
+  type NodeLeaseSet,
+  type SubjectCatalogue,
+} from '@gantry/contracts';
+import { EventPublisher, eventStoreMigrations, type PostgresEventStore } from '@gantry/event-store';
+import { messagingMigrations, sendCommand } from '@gantry/messaging';
+import {
+  projectionMigrations,
+  readSchedulerNodes,
+  schedulerNodesMigrations,
+} from '@gantry/projections';
+import {
+  aCommandEnvelope,
+  createServiceTestBed,
+  type ServiceTestBed,
+} from '@gantry/service-testing';
+// The real controller in-process: its app factory is not a library, and only this test needs it.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { startControllerApp } from '../../controller/src/app';
+import { startSchedulerApp, type RunningScheduler } from '../src/app';
+import { readSchedulerConfig } from '../src/config';
+
+/**
+ * The scheduler with the real controller and event publisher, on real Postgres and NATS, and fake
+ * agents written here: they enrol, heartbeat by request and collect what is pushed to them.
+ */
+let bed: ServiceTestBed;
+let subjects: SubjectCatalogue;
+let store: PostgresEventStore;
+let nc: NatsConnection;
+let controller: INestMicroservice;
+let publisher: EventPublisher;
+let scheduler: RunningScheduler;
+const agents: FakeAgent[] = [];
+const logs: { event: string; fields: Readonly<Record<string, unknown>> }[] = [];
+
+const config = {
+  ...readSchedulerConfig({}),
+  heartbeatIntervalMs: 200,
+  leaseTtlMs: 2_500,
+  nodeLostMs: 1_500,
+  tickMs: 200,
+};
+
+beforeAll(async () => {
+  bed = await createServiceTestBed({
+    name: 'gantry_scheduler',
+    migrations: [
+      ...eventStoreMigrations,
+      ...messagingMigrations,
+      ...projectionMigrations,
+      ...schedulerNodesMigrations,
+    ],
+    poolSize: 8,
+  });
+  ({ subjects, store, nc } = bed);
+  controller = await startControllerApp({
+    nats: nc,
+    subjects,
+    store,
+    random: () => 0,
+    logger: false,
+  });
+  publisher = new EventPublisher({
+    databaseUrl: bed.db.url,
+    store,
+    js: jetstream(nc),
+    subjects,
+    pollIntervalMs: 50,
+    leadershipRetryMs: 100,
+  });
+  publisher.start();
+  scheduler = await startSchedulerApp({
+    nats: nc,
+    subjects,
+    store,
+    pool: bed.pool,
+    databaseUrl: bed.db.url,
+    config: { ...config, consumerName: 'scheduler-int' },
+    // No backoff before a retry, so the re-lease follows the failure at once.
+    random: () => 0,
+    log: (event, fields = {}) => logs.push({ event, fields }),
+    logger: false,
+  });
+});
+
+afterAll(async () => {
+  for (const agent of agents) agent.stop();
+  await scheduler?.close();
+  await publisher?.stop();
+  await controller?.close();
+  await bed?.close();
+});
+
+const eventually = async <T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+class FakeAgent {
+  readonly offers: LeaseOffer[] = [];
+  readonly kills: KillAttempt[] = [];
+  token = '';
+  silent = false;
+  /** Report the leases it was given as running (renewing them); off to let them expire. */
+  renews = true;
+  private sequence = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(
+    readonly nodeId: string,
+    readonly pool: string,
+    readonly cpu = 2,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const [kind, into] of [
+      ['lease', this.offers],
+      ['kill', this.kills],
+    ] as const) {
+      this.subscriptions.push(
+        nc.subscribe(subjects.node(this.nodeId, kind), {
+          callback: (_err, msg) => {
+            (into as unknown[]).push(msg.json());
+          },
+        }),
+      );
+    }
+    const reply = await sendCommand<EnrolNodeReply>(
+      nc,
+      subjects,
+      'scheduler',
+      'enrol-node',
+      aCommandEnvelope(
+        'EnrolNode',
+        {
+          nodeId: this.nodeId,
+          pools: [this.pool],
+          capacity: { cpu: this.cpu, memoryMiB: 4_096 },
+          hostname: `${this.nodeId}.local`,
+          enrolToken: config.enrolToken,
+        },
+        { tenant: SYSTEM_TENANT, actor: `agent-${this.nodeId}` },
+      ),
+    );
+    this.token = reply.nodeToken;
+    await nc.flush();
+    this.timer = setInterval(() => void this.beat(), config.heartbeatIntervalMs);
+    await this.beat();
+  }
+
+  running: LeaseOffer[] = [];
+
+  async beat(): Promise<void> {
+    if (this.silent) return;
+    this.sequence += 1;
+    try {
+      const msg = await nc.request(
+        subjects.node(this.nodeId, 'heartbeat'),
+        JSON.stringify({
+          nodeId: this.nodeId,
+          pools: [this.pool],
+          capacity: { cpu: this.cpu, memoryMiB: 4_096 },
+          hostname: `${this.nodeId}.local`,
+          nodeToken: this.token,
+          sequence: this.sequence,
+          running: this.renews
+            ? this.running.map((o) => ({
+                tenant: o.tenant,
+                jobId: o.jobId,
+                attempt: o.attempt,
+                leaseEpoch: o.leaseEpoch,
+                rank: o.rank,
+              }))
+            : [],
+          sentAt: new Date().toISOString(),
+        }),
+        { timeout: 2_000 },
+      );
+      this.running = (msg.json() as NodeLeaseSet).leases;
+    } catch {
+      // a missed beat; the next one tries again
+    }
+  }
+
+  offersOf(jobId: string): LeaseOffer[] {
+    return this.offers.filter((o) => o.jobId === jobId);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    for (const s of this.subscriptions) s.unsubscribe();
+  }
+}
+
+const startAgent = async (nodeId: string, pool: string, cpu = 2): Promise<FakeAgent> => {
+  const agent = new FakeAgent(`${nodeId}-${Math.random().toString(36).slice(2, 8)}`, pool, cpu);
+  agents.push(agent);
+  await agent.start();
+  return agent;
+};
+
+const controllerCommand = <T>(verb: string, type: string, data: Record<string, unknown>) =>
+  sendCommand<T>(
+    nc,
+    subjects,
+    'controller',
+    verb,
+    aCommandEnvelope(type, data, { tenant: 'acme', actor: 'key-acme-1' }),
+  );
+
+/** Submits, admits and queues a job as admission would; returns its id. */
+const queueJob = async (spec: Record<string, unknown>): Promise<string> => {
+  const { jobId } = await controllerCommand<{ jobId: string }>('submit', 'SubmitJob', {
+    spec: { command: ['true'], ...spec },
+    idempotencyKey: null,
+  });
+  await controllerCommand('admit', 'AdmitJob', { jobId });
+  await controllerCommand('queue', 'QueueJob', { jobId });
+  return jobId;
+};
+
+const historyOf = async (jobId: string): Promise<EventEnvelope[]> =>
+  store.readStream(streamIdOf('job', jobId));
+const typesOf = async (jobId: string): Promise<string[]> =>
+  (await historyOf(jobId)).map((e) => e.type);
+
+it('leases a 2-node gang to two distinct nodes with ranks 0 and 1, and a job too big waits', async () => {
+  const pool = 'gang';
+  const [a, b] = [await startAgent('g1', pool), await startAgent('g2', pool)];
+  const tooBig = await queueJob({ pool, nodes: 2, resources: { cpu: 3, memoryMiB: 256 } });
+  const gang = await queueJob({ pool, nodes: 2, resources: { cpu: 1, memoryMiB: 256 } });
+
+  const offers = await eventually(() => {
+    const all = [...a!.offersOf(gang), ...b!.offersOf(gang)];
+    return all.length >= 2 ? all : undefined;
+  }, 'both ranks offered');
+  expect(offers.map((o) => o.rank).sort()).toEqual([0, 1]);
+  expect(a!.offersOf(gang)).toHaveLength(1);
+  expect(b!.offersOf(gang)).toHaveLength(1);
+  const rank0 = offers.find((o) => o.rank === 0)!;
+  expect(rank0.worldSize).toBe(2);
+  expect(rank0.hosts).toHaveLength(2);
+  expect(rank0.coordinator).toMatch(new RegExp(`^${rank0.hosts[0]}:\\d+$`));
+  const leased = (await historyOf(gang)).find((e) => e.type === 'JobLeased')!;
+  const nodes = (leased.data as { nodes: { nodeId: string; rank: number }[] }).nodes;
+  expect(new Set(nodes.map((n) => n.nodeId))).toEqual(new Set([a!.nodeId, b!.nodeId]));
+
+  // The big job was queued first and is still waiting: never leased, never offered in part.
+  expect(await typesOf(tooBig)).not.toContain('JobLeased');
+  expect([...a!.offersOf(tooBig), ...b!.offersOf(tooBig)]).toEqual([]);
+
+  const rows = await eventually(async () => {
+    const read = await readSchedulerNodes(bed.pool, { pool });
+    return read.length === 2 && read.every((r) => r.runningLeases === 1) ? read : undefined;
+  }, 'scheduler_nodes written');
+  expect(rows.map((r) => r.used.cpu)).toEqual([1, 1]);
+});
+
+it('reports a silent node lost; the attempt fails and the job is leased again on another node', async () => {
+  const pool = 'loss';
+  const first = await startAgent('l1', pool, 1);
+  const job = await queueJob({ pool, resources: { cpu: 1, memoryMiB: 256 } });
+  await eventually(() => first.offersOf(job)[0], 'the first lease');
+  const second = await startAgent('l2', pool, 1);
+  first.silent = true;
+
+  const retried = await eventually(() => second.offersOf(job)[0], 'the lease on the other node');
+  expect(retried.leaseEpoch).toBe(2);
+  expect(retried.attempt).toBe(2);
+  const history = await historyOf(job);
+  const failed = history.find((e) => e.type === 'AttemptFailed')!;
+  expect(failed.data).toMatchObject({ nodeLost: first.nodeId, leaseEpoch: 1 });
+  expect(history.map((e) => e.type)).toContain('JobRetryScheduled');
+  const nodeEvents = await store.readStream(streamIdOf('node', first.nodeId));
+  expect(nodeEvents.map((e) => e.type)).toEqual(['NodeEnrolled', 'NodeLost']);
+});
+
+it('reaps a lease that no heartbeat renews', async () => {
+  const agent = await startAgent('r1', 'reap');
+  agent.renews = false;
+  const job = await queueJob({ pool: 'reap', resources: { cpu: 1, memoryMiB: 256 } });
+  await eventually(() => agent.offersOf(job)[0], 'the lease');
+  await eventually(async () => (await typesOf(job)).includes('LeaseExpired'), 'the expiry');
+  expect(logs.some((l) => l.event === 'lease_expired' && l.fields['jobId'] === job)).toBe(true);
+  await eventually(
+    () => agent.kills.find((k) => k.jobId === job && k.reason === 'lease-lost'),
+    'the kill of the expired lease',
+  );
+});
+
+it('pushes kills to every node of a leased job on cancel', async () => {
+  const pool = 'cancel';
+  const [a, b] = [await startAgent('c1', pool), await startAgent('c2', pool)];
+  const job = await queueJob({ pool, nodes: 2, resources: { cpu: 1, memoryMiB: 256 } });
+  await eventually(() => a!.offersOf(job)[0] && b!.offersOf(job)[0], 'both ranks offered');
+  await controllerCommand('cancel', 'CancelJob', { jobId: job, reason: 'test' });
+  for (const agent of [a!, b!]) {
+    const kill = await eventually(
+      () => agent.kills.find((k) => k.jobId === job),
+      `the kill on ${agent.nodeId}`,
+    );
+    expect(kill).toMatchObject({ reason: 'cancelled', leaseEpoch: 1 });
+  }
+});
+
+it('refuses an enrolment with the wrong token', async () => {
+  await expect(
+    sendCommand(
+      nc,
+      subjects,
+      'scheduler',
+      'enrol-node',
+      aCommandEnvelope(
+        'EnrolNode',
+        {
+          nodeId: 'intruder',
+          pools: ['cpu'],
+          capacity: { cpu: 1, memoryMiB: 64 },
+          hostname: 'x',
+          enrolToken: 'guess',
+        },
+        { tenant: SYSTEM_TENANT, actor: 'agent-x' },
+      ),
+    ),
+  ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  expect(await store.readStream(streamIdOf('node', 'intruder'))).toEqual([]);
+});

@@ -1,0 +1,199 @@
+import {
+  ErrorCodes,
+  isGantryError,
+  type GantryError,
+  type TenantEvent,
+  type TenantQuotas,
+} from '@gantry/contracts';
+import { API_KEY_RANDOM_BYTES, apiKeyMaterialFrom, hashApiKeySecret } from './api-key';
+import {
+  decideTenant,
+  foldTenant,
+  type TenantDecision,
+  type TenantState,
+} from './tenant.aggregate';
+import { checkQuotas, thresholdOf, usageOf } from './tenant-usage';
+
+/** Usage reservations (B2) as "given events, when command, then events (or refusal)". */
+const NOW = new Date('2026-11-01T10:00:00.000Z');
+const T0 = '2026-11-01T09:00:00.000Z';
+const KEY = apiKeyMaterialFrom(new Uint8Array(API_KEY_RANDOM_BYTES).fill(7));
+
+const created = (quotas: TenantQuotas): TenantEvent => ({
+  type: 'TenantCreated',
+  data: {
+    id: 'acme',
+    name: 'Acme',
+    quotas,
+    apiKey: { keyId: KEY.keyId, hash: hashApiKeySecret(KEY), createdAt: T0 },
+    createdAt: T0,
+  },
+});
+const reserved = (jobId: string, cores: number): TenantEvent => ({
+  type: 'JobCapacityReserved',
+  data: { id: 'acme', jobId, cores, reservedAt: T0 },
+});
+const released = (jobId: string): TenantEvent => ({
+  type: 'JobCapacityReleased',
+  data: { id: 'acme', jobId, releasedAt: T0 },
+});
+const given = (...events: TenantEvent[]): TenantState => foldTenant('acme', events);
+
+const reserve = (jobId: string, cores: number): TenantDecision => ({
+  command: { type: 'ReserveJobCapacity', data: { id: 'acme', jobId, cores } },
+});
+const release = (jobId: string): TenantDecision => ({
+  command: { type: 'ReleaseJobCapacity', data: { id: 'acme', jobId } },
+});
+
+const refusalOf = (state: TenantState, decision: TenantDecision): GantryError => {
+  try {
+    decideTenant(state, decision, NOW);
+  } catch (err) {
+    if (isGantryError(err)) return err;
+    throw err;
+  }
+  throw new Error('the command was accepted');
+};
+
+const reservationsOf = (state: TenantState) =>
+  state.status === 'ACTIVE' ? state.reservations : null;
+
+describe('tenant usage (B2)', () => {
+  describe('the 90 % guard', () => {
+    it('reserves a job that stays under 90 % of every quota', () => {
+      const state = given(created({ cores: 10, concurrentJobs: 100 }), reserved('a', 4));
+      expect(decideTenant(state, reserve('b', 4), NOW)).toEqual([
+        {
+          type: 'JobCapacityReserved',
+          data: { id: 'acme', jobId: 'b', cores: 4, reservedAt: NOW.toISOString() },
+        },
+      ]);
+    });
+
+    it('refuses a job that would reach exactly 90 % of the cores, with the numbers', () => {
+      const state = given(created({ cores: 10, concurrentJobs: 100 }), reserved('a', 4));
+      const refusal = refusalOf(state, reserve('b', 5));
+      expect(refusal.code).toBe(ErrorCodes.QUOTA_EXCEEDED);
+      expect(refusal.details).toEqual({
+        dimension: 'cores',
+        usage: 4,
+        request: 5,
+        limit: 10,
+        threshold: 9,
+        jobId: 'b',
+      });
+      expect(refusal.message).toMatch(/cores.*4.*5.*10/);
+    });
+
+    it('refuses on concurrentJobs when the count would reach the line', () => {
+      // 10 jobs allowed: 10 < 0.9 x 12 = 10.8, an 11th would be 11 >= 10.8.
+      const ten = Array.from({ length: 10 }, (_, i) => reserved(`j${i}`, 1));
+      const state = given(created({ concurrentJobs: 12 }), ...ten);
+      expect(refusalOf(state, reserve('eleventh', 1)).details).toMatchObject({
+        dimension: 'concurrentJobs',
+        usage: 10,
+        request: 1,
+        limit: 12,
+        threshold: 10.8,
+      });
+      const nine = given(created({ concurrentJobs: 12 }), ...ten.slice(1));
+      expect(decideTenant(nine, reserve('tenth', 1), NOW)).toHaveLength(1);
+    });
+
+    it('refuses a single job bigger than the line on an idle tenant', () => {
+      expect(refusalOf(given(created({ cores: 8 })), reserve('big', 8)).details).toMatchObject({
+        dimension: 'cores',
+        usage: 0,
+        request: 8,
+      });
+    });
+
+    it('treats a dimension without a quota as unlimited', () => {
+      const busy = Array.from({ length: 50 }, (_, i) => reserved(`j${i}`, 100));
+      expect(decideTenant(given(created({}), ...busy), reserve('more', 1_000), NOW)).toHaveLength(
+        1,
+      );
+    });
+
+    it.each([
+      ['no quotas', {}, { cores: 99, concurrentJobs: 99 }, null],
+      ['cores just under', { cores: 100 }, { cores: 89, concurrentJobs: 1 }, null],
+      ['cores at the line', { cores: 100 }, { cores: 90, concurrentJobs: 1 }, 'cores'],
+      ['fractional cores at the line', { cores: 1 }, { cores: 0.9, concurrentJobs: 1 }, 'cores'],
+      [
+        'jobs at the line',
+        { concurrentJobs: 10 },
+        { cores: 0, concurrentJobs: 9 },
+        'concurrentJobs',
+      ],
+      [
+        'cores checked first',
+        { cores: 1, concurrentJobs: 1 },
+        { cores: 1, concurrentJobs: 1 },
+        'cores',
+      ],
+    ])('checkQuotas: %s', (_case, quotas, total, dimension) => {
+      const refusal = checkQuotas(quotas, { cores: 0, concurrentJobs: 0 }, total);
+      expect(refusal?.dimension ?? null).toBe(dimension);
+    });
+
+    it('computes thresholds without floating-point noise', () => {
+      expect(thresholdOf(12)).toBe(10.8);
+      expect(usageOf({ a: 0.1, b: 0.2 })).toEqual({ cores: 0.3, concurrentJobs: 2 });
+    });
+
+    it('refuses a reservation for a tenant that does not exist', () => {
+      expect(refusalOf(given(), reserve('a', 1)).code).toBe(ErrorCodes.NOT_FOUND);
+    });
+  });
+
+  describe('idempotency', () => {
+    it('reserves nothing twice for the same job, even when the tenant is now full', () => {
+      const state = given(created({ cores: 10 }), reserved('a', 8));
+      expect(decideTenant(state, reserve('a', 8), NOW)).toEqual([]);
+    });
+
+    it('releases a reserved job once; the second release changes nothing', () => {
+      const state = given(created({ cores: 10 }), reserved('a', 4), reserved('b', 2));
+      const events = decideTenant(state, release('a'), NOW);
+      expect(events).toEqual([
+        {
+          type: 'JobCapacityReleased',
+          data: { id: 'acme', jobId: 'a', releasedAt: NOW.toISOString() },
+        },
+      ]);
+      const after = given(created({ cores: 10 }), reserved('a', 4), reserved('b', 2), ...events);
+      expect(reservationsOf(after)).toEqual({ b: 2 });
+      expect(decideTenant(after, release('a'), NOW)).toEqual([]);
+    });
+
+    it.each([
+      ['a job never reserved', given(created({ cores: 10 }))],
+      ['a tenant that does not exist', given()],
+      ['a name on the prototype', given(created({ cores: 10 }), reserved('a', 1))],
+    ])('releasing %s changes nothing', (_case, state) => {
+      expect(decideTenant(state, release('toString'), NOW)).toEqual([]);
+    });
+
+    it('frees the capacity a released job held', () => {
+      const full = given(created({ cores: 10 }), reserved('a', 8));
+      expect(refusalOf(full, reserve('b', 2)).code).toBe(ErrorCodes.QUOTA_EXCEEDED);
+      const freed = given(created({ cores: 10 }), reserved('a', 8), released('a'));
+      expect(decideTenant(freed, reserve('b', 2), NOW)).toHaveLength(1);
+    });
+
+    it('keeps only the live reservations, and survives a new set of quotas', () => {
+      const events = [created({ cores: 100 })];
+      for (let i = 0; i < 500; i += 1) events.push(reserved(`j${i}`, 1), released(`j${i}`));
+      events.push(reserved('live', 3), {
+        type: 'TenantQuotasSet',
+        data: { id: 'acme', quotas: { cores: 4 }, setAt: T0 },
+      });
+      const state = given(...events);
+      expect(reservationsOf(state)).toEqual({ live: 3 });
+      expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+      expect(refusalOf(state, reserve('next', 1)).details).toMatchObject({ usage: 3, limit: 4 });
+    });
+  });
+});

@@ -1,0 +1,78 @@
+import { ErrorCodes, GantryError, type TenantQuotas } from '@gantry/contracts';
+
+/**
+ * The B2 guard (FEATURES.md): a tenant's usage is what its reserved jobs hold, and a job is
+ * admitted only while usage + request stays under 90 % of each quota. Reaching the line is
+ * already a refusal (`usage + request >= 0.9 x limit`), so a tenant always keeps a tenth of its
+ * quota as headroom. A dimension without a quota is unlimited.
+ */
+export const QUOTA_GUARD_RATIO = 0.9;
+
+export type QuotaDimension = 'cores' | 'concurrentJobs';
+
+export interface Usage {
+  readonly cores: number;
+  readonly concurrentJobs: number;
+}
+
+export interface QuotaRefusal {
+  readonly dimension: QuotaDimension;
+  readonly usage: number;
+  readonly request: number;
+  readonly limit: number;
+  readonly threshold: number;
+}
+
+/** The usage of a set of reservations (job id -> cores). */
+export const usageOf = (reservations: Readonly<Record<string, number>>): Usage => {
+  const cores = Object.values(reservations);
+  // Rounded to micro-cores: fractional cpus summed in binary floating point drift otherwise.
+  const total = Math.round(cores.reduce((sum, c) => sum + c, 0) * 1e6) / 1e6;
+  return { cores: total, concurrentJobs: cores.length };
+};
+
+/** 9/10 in integers first, so 0.9 x 12 is 10.8 and not 10.799999999999999. */
+export const thresholdOf = (limit: number): number => (limit * 9) / 10;
+
+const DIMENSIONS: readonly QuotaDimension[] = ['cores', 'concurrentJobs'];
+
+/** The first dimension the request would push to or past its line, or null when it fits. */
+export const checkQuotas = (
+  quotas: TenantQuotas,
+  usage: Usage,
+  request: Usage,
+): QuotaRefusal | null => {
+  for (const dimension of DIMENSIONS) {
+    const limit = quotas[dimension];
+    if (limit === undefined) continue;
+    const threshold = thresholdOf(limit);
+    if ((usage[dimension] + request[dimension]) * 10 >= limit * 9)
+      return {
+        dimension,
+        usage: usage[dimension],
+        request: request[dimension],
+        limit,
+        threshold,
+      };
+  }
+  return null;
+};
+
+const UNITS: Readonly<Record<QuotaDimension, string>> = {
+  cores: 'cores',
+  concurrentJobs: 'concurrent jobs',
+};
+
+/** The refusal in words: the dimension and its numbers, for a person reading the job's reason. */
+export const describeQuotaRefusal = (refusal: QuotaRefusal): string =>
+  `over the ${refusal.dimension} quota: ${refusal.usage} ${UNITS[refusal.dimension]} in use + ` +
+  `${refusal.request} requested would reach ${refusal.usage + refusal.request}, at or past ` +
+  `90 % of the limit of ${refusal.limit} (${refusal.threshold})`;
+
+export const quotaExceeded = (
+  refusal: QuotaRefusal,
+  extra: Readonly<Record<string, unknown>> = {},
+): GantryError =>
+  new GantryError(ErrorCodes.QUOTA_EXCEEDED, describeQuotaRefusal(refusal), {
+    details: { ...refusal, ...extra },
+  });

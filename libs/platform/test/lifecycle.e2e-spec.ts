@@ -1,0 +1,277 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type NatsConnection } from '@nats-io/transport-node';
+import {
+  createSubjects,
+  ErrorCodes,
+  type CommandEnvelope,
+  type SubjectCatalogue,
+} from '@gantry/contracts';
+import { isLegalTransition, type JobLifecycleState, type JobStateName } from '@gantry/domain';
+import { connectNats, deleteStreams, sendCommand } from '@gantry/messaging';
+import {
+  createTestDatabase,
+  resolveServerUrls,
+  uniqueName,
+  WORKSPACE_ROOT,
+  type TestDatabase,
+} from '@gantry/testing';
+import { GatewayClient, startPlatform, type Platform } from '../src';
+
+/**
+ * Issue 3's lifecycle, end to end: every service and two agents as real processes on real
+ * Postgres and NATS, driven only through the public REST API (and, for fencing, by replaying a
+ * stale agent report on the bus, as a zombie agent would).
+ */
+let db: TestDatabase;
+let subjects: SubjectCatalogue;
+let nc: NatsConnection;
+let platform: Platform;
+let workRoot: string;
+let tenant: GatewayClient;
+
+const NODES = ['node-a', 'node-b'];
+
+beforeAll(async () => {
+  db = await createTestDatabase('gantry_e2e');
+  subjects = createSubjects(uniqueName('e2e'));
+  workRoot = mkdtempSync(join(tmpdir(), 'gantry-e2e-'));
+  const { natsUrl } = resolveServerUrls();
+  nc = await connectNats(natsUrl, 'lifecycle-e2e');
+  platform = await startPlatform({
+    workspaceRoot: WORKSPACE_ROOT,
+    databaseUrl: db.url,
+    natsUrl,
+    namespace: subjects.namespace,
+    adminToken: 'e2e-admin-token',
+    workRoot,
+    agents: NODES.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 4, memoryMiB: 4096 })),
+  });
+  const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
+  tenant = admin.as(await admin.createTenant('acme', { cores: 64, concurrentJobs: 100 }));
+});
+
+afterAll(async () => {
+  await platform?.stop();
+  if (nc) {
+    await deleteStreams(await jetstreamManager(nc), subjects);
+    await nc.close();
+  }
+  await db?.drop();
+  rmSync(workRoot, { recursive: true, force: true });
+});
+
+interface JobEventView {
+  readonly type: string;
+  readonly version: number;
+  readonly occurredAt: string;
+  readonly data: Record<string, unknown>;
+}
+
+const eventsOf = async (jobId: string): Promise<JobEventView[]> => {
+  const reply = await tenant.call<{ events: JobEventView[] }>('GET', `/v1/jobs/${jobId}/events`);
+  expect(reply.status).toBe(200);
+  return reply.body.events;
+};
+
+/** The state each event moves the job to; facts about an attempt or a rank leave it where it is. */
+const TARGET: Record<string, JobLifecycleState | undefined> = {
+  JobSubmitted: 'PENDING',
+  JobAdmitted: 'ADMITTED',
+  JobRejected: 'REJECTED',
+  JobBlocked: 'BLOCKED',
+  JobQueued: 'QUEUED',
+  JobHeld: 'HELD',
+  JobLeased: 'LEASED',
+  JobStagingStarted: 'STAGING',
+  JobStarted: 'RUNNING',
+  JobRetryScheduled: 'QUEUED',
+  JobSucceeded: 'SUCCEEDED',
+  JobFailed: 'FAILED',
+  JobDeadLettered: 'DEAD_LETTER',
+  JobCancelled: 'CANCELLED',
+};
+
+/** A history is complete and in order: versions 1..n, and every state change a legal one. */
+const expectLegalHistory = (events: readonly JobEventView[]): void => {
+  expect(events.map((e) => e.version)).toEqual(events.map((_, i) => i + 1));
+  let state: JobStateName = 'NONE';
+  for (const event of events) {
+    const next = TARGET[event.type];
+    if (next === undefined) continue;
+    expect({ from: state, event: event.type, legal: isLegalTransition(state, next) }).toEqual({
+      from: state,
+      event: event.type,
+      legal: true,
+    });
+    state = next;
+  }
+};
+
+const logText = async (jobId: string): Promise<string> => {
+  const reply = await tenant.call<string>('GET', `/v1/jobs/${jobId}/logs?tail=100000`);
+  expect(reply.status).toBe(200);
+  return reply.text;
+};
+
+const eventually = async <T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}\n${platform.describe()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+};
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('the job lifecycle on two agents', () => {
+  it('runs 20 mixed single- and 2-node jobs to SUCCEEDED, with complete histories and logs', async () => {
+    const LINES = 5;
+    const specs = Array.from({ length: 20 }, (_, i) => ({
+      name: `mixed-${i}`,
+      nodes: i % 2 === 0 ? 2 : 1,
+      resources: { cpu: 1, memoryMiB: 128 },
+      command: [
+        'sh',
+        '-c',
+        `for n in $(seq 1 ${LINES}); do echo "job ${i} rank $GANTRY_RANK/$GANTRY_WORLD_SIZE line $n"; done`,
+      ],
+    }));
+    const ids = await Promise.all(
+      specs.map(async (spec) => {
+        const reply = await tenant.submit(spec);
+        expect(reply.status).toBe(201);
+        return reply.body.id;
+      }),
+    );
+
+    const jobs = await Promise.all(ids.map((id) => tenant.waitForJob(id, undefined, 120_000)));
+    expect(jobs.map((job) => job.state)).toEqual(ids.map(() => 'SUCCEEDED'));
+
+    const nodesUsed = new Set<string>();
+    for (const [i, id] of ids.entries()) {
+      const events = await eventsOf(id);
+      expectLegalHistory(events);
+      const types = events.map((e) => e.type);
+      expect(types).toEqual(
+        expect.arrayContaining(['JobSubmitted', 'JobAdmitted', 'JobQueued', 'JobLeased']),
+      );
+      expect(types.at(-1)).toBe('JobSucceeded');
+      const leased = events.find((e) => e.type === 'JobLeased')!;
+      const assigned = leased.data['nodes'] as { nodeId: string; rank: number }[];
+      expect(assigned).toHaveLength(specs[i]!.nodes);
+      expect(new Set(assigned.map((n) => n.nodeId)).size).toBe(specs[i]!.nodes);
+      assigned.forEach((n) => nodesUsed.add(n.nodeId));
+      expect(types.filter((t) => t === 'RankExited')).toHaveLength(specs[i]!.nodes);
+
+      const text = await logText(id);
+      for (let rank = 0; rank < specs[i]!.nodes; rank += 1) {
+        for (let n = 1; n <= LINES; n += 1) {
+          expect(text).toContain(`job ${i} rank ${rank}/${specs[i]!.nodes} line ${n}`);
+        }
+      }
+    }
+    expect([...nodesUsed].sort()).toEqual(NODES);
+  });
+
+  it('cancels a running 2-node job: CANCELLED, and its processes are gone on both nodes', async () => {
+    const reply = await tenant.submit({
+      name: 'to-cancel',
+      nodes: 2,
+      resources: { cpu: 1, memoryMiB: 128 },
+      command: ['sh', '-c', 'sleep 600 & echo "rank $GANTRY_RANK child $!"; wait'],
+    });
+    expect(reply.status).toBe(201);
+    const jobId = reply.body.id;
+    const pids = await eventually('both ranks to report their child pid', async () => {
+      const found = [...(await logText(jobId)).matchAll(/rank (\d) child (\d+)/g)];
+      return found.length === 2 ? found.map((m) => Number(m[2])) : undefined;
+    });
+    expect((await tenant.job(jobId)).state).toBe('RUNNING');
+    expect(pids.every(isAlive)).toBe(true);
+
+    const cancel = await tenant.call('POST', `/v1/jobs/${jobId}/cancel`, {
+      body: { reason: 'e2e' },
+    });
+    expect(cancel.status).toBe(200);
+    const job = await tenant.waitForJob(jobId, undefined, 30_000);
+    expect(job.state).toBe('CANCELLED');
+    await eventually('the processes to be gone', async () =>
+      pids.some(isAlive) ? undefined : true,
+    );
+    expectLegalHistory(await eventsOf(jobId));
+  });
+
+  it('detects a SIGKILLed agent within 10 s, runs the job again on the other node, and fences the dead attempt', async () => {
+    const reply = await tenant.submit({
+      name: 'survivor',
+      nodes: 1,
+      resources: { cpu: 1, memoryMiB: 128 },
+      command: ['sh', '-c', 'echo "attempt $GANTRY_ATTEMPT"; sleep 4; echo finished'],
+    });
+    expect(reply.status).toBe(201);
+    const jobId = reply.body.id;
+    await eventually('the first attempt to run', async () =>
+      (await logText(jobId)).includes('attempt 1') ? true : undefined,
+    );
+    const first = await tenant.job(jobId);
+    expect(first.state).toBe('RUNNING');
+    const victim = (first['assignedNodes'] as { nodeId: string }[])[0]!.nodeId;
+    const killedAt = Date.now();
+    await platform.agent(victim).kill();
+
+    const job = await tenant.waitForJob(jobId, undefined, 60_000);
+    expect(job.state).toBe('SUCCEEDED');
+    const events = await eventsOf(jobId);
+    expectLegalHistory(events);
+    const lost = events.find((e) => e.type === 'AttemptFailed' && e.data['nodeLost'] === victim);
+    expect(lost).toBeDefined();
+    // Two missed 5 s heartbeats, plus the detector's one-second sweep.
+    expect(Date.parse(lost!.occurredAt) - killedAt).toBeLessThanOrEqual(11_000);
+    const leases = events.filter((e) => e.type === 'JobLeased');
+    expect(leases).toHaveLength(2);
+    const second = leases[1]!.data['nodes'] as { nodeId: string }[];
+    expect(second.map((n) => n.nodeId)).not.toContain(victim);
+    expect(await logText(jobId)).toContain('finished');
+
+    // The dead agent's attempt, replayed as a zombie would: its epoch is stale, nothing changes.
+    const staleEpoch = leases[0]!.data['leaseEpoch'] as number;
+    const zombie: CommandEnvelope = {
+      id: randomUUID(),
+      type: 'ReportAttemptExit',
+      schemaVersion: 1,
+      data: { jobId, leaseEpoch: staleEpoch, rank: 0, exitCode: 1, retryJitter: 0.5 },
+      metadata: {
+        tenant: 'acme',
+        occurredAt: new Date().toISOString(),
+        causationId: null,
+        correlationId: randomUUID(),
+        actor: `agent:${victim}`,
+      },
+    };
+    await expect(
+      sendCommand(nc, subjects, 'controller', 'report-attempt-exit', zombie, { timeoutMs: 10_000 }),
+    ).rejects.toMatchObject({ code: ErrorCodes.LEASE_STALE_EPOCH });
+    expect(await eventsOf(jobId)).toHaveLength(events.length);
+
+    await platform.restartAgent(victim);
+  });
+});
