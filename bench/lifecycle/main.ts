@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -72,6 +72,7 @@ const main = async (): Promise<void> => {
   const db = await createTestDatabase('gantry_bench');
   const subjects = createSubjects(uniqueName('bench'));
   const workRoot = mkdtempSync(join(tmpdir(), 'gantry-bench-'));
+  chmodSync(workRoot, 0o711);
   const nc = await connectNats(natsUrl, 'bench-lifecycle');
   const platform = await startPlatform({
     workspaceRoot: WORKSPACE_ROOT,

@@ -2,6 +2,7 @@ import { Body, Controller, Headers, HttpCode, Inject, Param, Post, Req } from '@
 import { type FastifyRequest } from 'fastify';
 import { ErrorCodes, GantryError, SYSTEM_TENANT, TenantIdSchema } from '@gantry/contracts';
 import { Authenticator } from './authenticator';
+import { untilVisible } from './read-your-writes';
 import { CommandSender } from './commands';
 import { CreateTenantBodySchema } from './schemas';
 import { parseInput } from './validate';
@@ -35,6 +36,7 @@ export class AdminController {
       data,
       { tenant: SYSTEM_TENANT, actor: 'admin', correlationId: req.id },
     );
+    await untilVisible(() => this.auth.isKnown(reply.apiKey));
     return { id: reply.id, apiKey: reply.apiKey };
   }
 
@@ -60,6 +62,7 @@ export class AdminController {
       { id },
       { tenant: SYSTEM_TENANT, actor: 'admin', correlationId: req.id },
     );
+    await untilVisible(() => this.auth.isKnown(reply.apiKey));
     return { id: reply.id, apiKey: reply.apiKey };
   }
 }

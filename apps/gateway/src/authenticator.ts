@@ -13,6 +13,10 @@ export class Authenticator {
     if (!isAdminToken(bearerToken(authorization), this.deps.adminToken)) throw unauthenticated();
   }
 
+  async isKnown(apiKey: string): Promise<boolean> {
+    return (await authenticateApiKey(this.deps.pool, apiKey)) !== null;
+  }
+
   async tenant(authorization: string | string[] | undefined): Promise<AuthenticatedKey> {
     const token = bearerToken(authorization);
     const key = token === null ? null : await authenticateApiKey(this.deps.pool, token);

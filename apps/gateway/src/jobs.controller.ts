@@ -28,6 +28,7 @@ import {
 } from './schemas';
 import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
 import { parseInput } from './validate';
+import { untilVisible } from './read-your-writes';
 
 interface JobReply {
   readonly jobId: string;
@@ -84,6 +85,7 @@ export class JobsController {
       { spec, idempotencyKey: idempotencyKey ?? null },
       originOf(key, req),
     );
+    await untilVisible(async () => (await this.jobs.get(key.tenant, reply.jobId)) !== null);
     return { id: reply.jobId, state: reply.state };
   }
 

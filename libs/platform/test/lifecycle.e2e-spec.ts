@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -39,6 +39,8 @@ beforeAll(async () => {
   db = await createTestDatabase('gantry_e2e');
   subjects = createSubjects(uniqueName('e2e'));
   workRoot = mkdtempSync(join(tmpdir(), 'gantry-e2e-'));
+  // Jobs run as an unprivileged user when the agents run as root: they must traverse the root.
+  chmodSync(workRoot, 0o711);
   const { natsUrl } = resolveServerUrls();
   nc = await connectNats(natsUrl, 'lifecycle-e2e');
   platform = await startPlatform({
