@@ -97,7 +97,7 @@ const runSample = async (platform: Platform, log: typeof say): Promise<string> =
   });
   const job = await tenant.waitForJob(jobId);
   log(
-    `[demo] job ${jobId}: ${job.state}; attempts ${String(job['attempt'])}, nodes ${JSON.stringify(
+    `[demo] job ${jobId}: ${job.state}; attempts ${String(job['attempts'])}, nodes ${JSON.stringify(
       job['assignedNodes'],
     )}, exit codes ${JSON.stringify(job['exitCodes'])}`,
   );

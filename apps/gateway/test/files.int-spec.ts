@@ -119,7 +119,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await staging?.stop();
-  await jsm?.streams.delete(`OBJ_${subjects.namespace}_FILES`).catch(() => undefined);
   await deleteStreams(jsm, subjects).catch(() => undefined);
   await pool?.end();
   await nc?.drain();

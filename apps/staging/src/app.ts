@@ -44,7 +44,7 @@ export interface StagingApp {
 /** Staging: its command handlers on NATS and its blob routes on HTTP, started together. */
 export const startStagingApp = async (options: StagingAppOptions): Promise<StagingApp> => {
   const log = options.log ?? (() => undefined);
-  const blobs = options.blobs ?? (await NatsBlobStore.open(options.nc, options.subjects.namespace));
+  const blobs = options.blobs ?? (await NatsBlobStore.open(options.nc, options.subjects));
   const sink = new PostgresProjectionSink(options.pool, stagedFilesProjection, options.store);
   // Mends what a crash between an append and its projection left behind.
   const caughtUp = await catchUpProjection(options.store, sink);

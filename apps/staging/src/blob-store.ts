@@ -1,6 +1,8 @@
 import { StorageType } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { type NatsConnection } from '@nats-io/transport-node';
+import { type SubjectCatalogue } from '@gantry/contracts';
+import { objectBucketNames } from '@gantry/messaging';
 
 /** Where staged bytes live: named, immutable objects streamed in and out. */
 export interface BlobStore {
@@ -10,9 +12,6 @@ export interface BlobStore {
   delete(name: string): Promise<void>;
 }
 
-/** One bucket per namespace, so test runs sharing a nats-server never see each other's files. */
-export const filesBucketName = (namespace: string): string => `${namespace}_FILES`;
-
 /**
  * The blobs in a JetStream object store bucket, file-backed so they outlive a server restart
  * like the event stream does. The object store chunks a stream as it arrives, so an upload is
@@ -21,8 +20,9 @@ export const filesBucketName = (namespace: string): string => `${namespace}_FILE
 export class NatsBlobStore implements BlobStore {
   private constructor(private readonly bucket: ObjectStore) {}
 
-  static async open(nc: NatsConnection, namespace: string): Promise<NatsBlobStore> {
-    const bucket = await new Objm(nc).create(filesBucketName(namespace), {
+  /** One bucket per namespace, so test runs sharing a nats-server never see each other's files. */
+  static async open(nc: NatsConnection, subjects: SubjectCatalogue): Promise<NatsBlobStore> {
+    const bucket = await new Objm(nc).create(objectBucketNames(subjects).files, {
       storage: StorageType.File,
       description: 'Gantry staged files',
     });

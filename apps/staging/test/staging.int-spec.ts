@@ -35,7 +35,7 @@ beforeAll(async () => {
       ...stagedFilesMigrations,
     ],
   });
-  blobs = await NatsBlobStore.open(bed.nc, bed.subjects.namespace);
+  blobs = await NatsBlobStore.open(bed.nc, bed.subjects);
   app = await startStagingApp({
     nc: bed.nc,
     subjects: bed.subjects,

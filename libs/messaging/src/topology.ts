@@ -86,14 +86,23 @@ export const ensureStreams = async (
   }
 };
 
-/** Removes this namespace's streams: for tests that made their own. */
+/**
+ * Object store buckets, declared here beside the streams: staging keeps blob bytes in `files`.
+ * JetStream backs a bucket named B with a stream named OBJ_B.
+ */
+export const objectBucketNames = (subjects: SubjectCatalogue): { readonly files: string } => ({
+  files: `${subjects.namespace}_FILES`,
+});
+
+/** Removes this namespace's streams and buckets: for tests that made their own. */
 export const deleteStreams = async (
   jsm: JetStreamManager,
   subjects: SubjectCatalogue,
 ): Promise<void> => {
-  for (const config of streamConfigs(subjects)) {
+  const buckets = Object.values(objectBucketNames(subjects)).map((bucket) => `OBJ_${bucket}`);
+  for (const name of [...streamConfigs(subjects).map((config) => config.name), ...buckets]) {
     try {
-      await jsm.streams.delete(config.name);
+      await jsm.streams.delete(name);
     } catch (err) {
       if (!isStreamNotFound(err)) throw err;
     }

@@ -144,7 +144,37 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
+interface PoolView {
+  readonly name: string;
+  readonly nodesReady: number;
+  readonly capacity: { cpu: number; memoryMiB: number };
+  readonly used: { cpu: number };
+  readonly queueDepth: number;
+  readonly running: number;
+  readonly nodes: { id: string; status: string }[];
+}
+
+const cpuPool = async (): Promise<PoolView | undefined> => {
+  const reply = await tenant.call<{ pools: PoolView[] }>('GET', '/v1/nodepools');
+  expect(reply.status).toBe(200);
+  return reply.body.pools.find((pool) => pool.name === 'cpu');
+};
+
 describe('the job lifecycle on two agents', () => {
+  it('shows the cpu pool with both agents, their capacity and nothing in use', async () => {
+    const pool = await eventually('both agents in the pool', async () => {
+      const found = await cpuPool();
+      return found?.nodesReady === 2 ? found : undefined;
+    });
+    expect(pool.nodes.map((n) => [n.id, n.status])).toEqual(NODES.map((id) => [id, 'ready']));
+    expect(pool.capacity).toEqual({ cpu: 8, memoryMiB: 8192, gpu: 0 });
+    expect(pool.used.cpu).toBe(0);
+    expect(pool.queueDepth).toBe(0);
+    expect(
+      (await new GatewayClient(platform.gatewayUrl, null).call('GET', '/v1/nodepools')).status,
+    ).toBe(401);
+  });
+
   it('runs 20 mixed single- and 2-node jobs to SUCCEEDED, with complete histories and logs', async () => {
     const LINES = 5;
     const specs = Array.from({ length: 20 }, (_, i) => ({
@@ -209,6 +239,11 @@ describe('the job lifecycle on two agents', () => {
     });
     expect((await tenant.job(jobId)).state).toBe('RUNNING');
     expect(pids.every(isAlive)).toBe(true);
+    const busy = await eventually('the pool to show the gang running', async () => {
+      const pool = await cpuPool();
+      return pool && pool.used.cpu === 2 && pool.running === 1 ? pool : undefined;
+    });
+    expect(busy.used.cpu).toBe(2);
 
     const cancel = await tenant.call('POST', `/v1/jobs/${jobId}/cancel`, {
       body: { reason: 'e2e' },
