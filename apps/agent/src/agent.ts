@@ -34,6 +34,7 @@ import {
   type AttemptHandle,
   type RunAs,
 } from '@gantry/process-runner';
+import { forgetRank, killOrphans, readLedger, recordRank } from './rank-ledger';
 import {
   InputStagingError,
   placeStagedInputs,
@@ -104,6 +105,9 @@ interface RankState extends LocalRank {
 
 type CommandOutcome = 'ok' | 'refused';
 
+/** What a rank left running by a dead agent reports: killed (SIGKILL), as it was. */
+const ORPHANED_EXIT_CODE = 137;
+
 const silent: AgentLog = () => undefined;
 
 /** Reads a request/reply answer that is either the command-reply wrapper or the bare message. */
@@ -159,8 +163,41 @@ class NodeAgent implements Agent {
     );
     this.subscribe(NODE_SUBJECT_KINDS.kill, KillAttemptSchema, (kill) => this.onKill(kill));
     await this.options.nc.flush();
+    const recovered = await this.recoverOrphans();
     await this.enrol();
     this.heartbeatLoop = this.heartbeat();
+    for (const state of recovered) void this.reportExit(state, ORPHANED_EXIT_CODE);
+  }
+
+  /**
+   * Ranks an earlier agent process on this node started and never reported: their processes are
+   * stopped, their work directories removed, and their exits owed (reported once enrolled). They
+   * are marked finished first, so a heartbeat reply still listing their lease cannot rerun them.
+   */
+  private async recoverOrphans(): Promise<RankState[]> {
+    const recovered: RankState[] = [];
+    for (const entry of await readLedger(this.options.workRoot)) {
+      const killed = killOrphans(entry);
+      const state: RankState = {
+        offer: entry.offer,
+        jobId: entry.offer.jobId,
+        leaseEpoch: entry.offer.leaseEpoch,
+        rank: entry.offer.rank,
+        acceptedAt: this.clock(),
+        done: Promise.resolve(),
+      };
+      this.finished.add(state);
+      this.log('orphan-recovered', {
+        jobId: state.jobId,
+        leaseEpoch: state.leaseEpoch,
+        rank: state.rank,
+        killed,
+      });
+      await this.cleanUp(entry.workDir, undefined);
+      await forgetRank(this.options.workRoot, entry.offer);
+      recovered.push(state);
+    }
+    return recovered;
   }
 
   running(): RunningRank[] {
@@ -488,6 +525,13 @@ class NodeAgent implements Agent {
         });
         state.handle = handle;
         workDir = handle.workDir;
+        if (handle.pid !== undefined) {
+          await recordRank(this.options.workRoot, {
+            offer,
+            pid: handle.pid,
+            workDir: handle.workDir,
+          });
+        }
         this.log('rank-started', { ...fields, pid: handle.pid, workDir });
         if (state.killCause !== undefined) this.kill(state, state.killCause);
         const exit = await handle.exited;
@@ -518,6 +562,7 @@ class NodeAgent implements Agent {
     this.ranks.delete(rankKey(state));
     await writer.finish(exitCode);
     await this.reportExit(state, exitCode);
+    await forgetRank(this.options.workRoot, offer);
     await this.cleanUp(workDir, stagingDir);
   }
 

@@ -312,6 +312,45 @@ describe('agent', () => {
     );
   });
 
+  it('after a crash, the next agent on the node stops the orphaned rank and reports it failed', async () => {
+    const [offer] = await leasedJob(['sh', '-c', 'sleep 300 & sleep 300; wait'], 1);
+    const jobId = offer!.jobId;
+    scheduler.grant('n1', offer!);
+    const crashed = agents.get('n1')!;
+    const pid = await eventually(
+      'the rank to start',
+      () => crashed.pids().find((p) => p.jobId === jobId)?.pid,
+    );
+    await waitForEvent(jobId, 'JobStarted');
+    // A crash: the agent goes away, its rank's processes do not.
+    await crashed.close({ killRunning: false });
+    expect(liveGroupMembers(pid).length).toBeGreaterThanOrEqual(2);
+
+    const successor = await startAgent({
+      nc: bed.nc,
+      subjects: bed.subjects,
+      nodeId: 'n1',
+      hostname: 'n1',
+      pools: ['cpu'],
+      capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
+      workRoot: path.join(workRoot, 'n1'),
+      enrolToken: 'test-token',
+      killGraceMs: 2_000,
+      log: (event, fields) => logLines.push(JSON.stringify({ node: 'n1', event, ...fields })),
+    });
+    agents.set('n1', successor);
+    expect(liveGroupMembers(pid)).toEqual([]);
+    await waitForEvent(jobId, 'AttemptFailed');
+    const exited = (await bed.store.readStream(`job-${jobId}`)).find(
+      (e) => e.type === 'RankExited',
+    );
+    expect(exited?.data).toMatchObject({ rank: 0, exitCode: 137, nodeId: 'n1' });
+    // Still listed by the scheduler's reply, but finished here: it is not run a second time.
+    expect(successor.pids().find((p) => p.jobId === jobId)).toBeUndefined();
+    expect(existsSync(path.join(workRoot, 'n1', jobId, '1', '0'))).toBe(false);
+    scheduler.revoke('n1', jobId);
+  });
+
   it('ignores an offer under an epoch older than one it has seen for the job', async () => {
     const [stale] = await leasedJob(['sh', '-c', 'echo should-not-run'], 1);
     // A kill under epoch 2 tells n1 the job has moved on; epoch 1 is stale from then on.
