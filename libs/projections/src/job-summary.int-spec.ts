@@ -116,7 +116,6 @@ const startRunner = async (): Promise<ProjectionRunner> => {
     sink,
     consumerName: uniqueName('projection'),
     batchSize: 50,
-    fetchExpiresMs: 1_000,
     retryDelayMs: 100,
     onError: (err) => runnerErrors.push(err),
   });

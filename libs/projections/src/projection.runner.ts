@@ -2,6 +2,7 @@ import {
   AckPolicy,
   DeliverPolicy,
   type Consumer,
+  type ConsumerMessages,
   type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
@@ -27,8 +28,6 @@ export interface ProjectionRunnerOptions {
   /** Durable consumer name; one per projection, so every replica shares its position. */
   readonly consumerName?: string;
   readonly batchSize?: number;
-  /** How long one pull waits for messages before the loop looks at `stop()` again; at least 1 s (the client's floor). */
-  readonly fetchExpiresMs?: number;
   /** Delay before a batch that failed to apply is redelivered. */
   readonly retryDelayMs?: number;
   readonly onError?: (
@@ -49,16 +48,15 @@ export class ProjectionRunner {
   private readonly registry: MessageRegistry;
   private readonly consumerName: string;
   private readonly batchSize: number;
-  private readonly fetchExpiresMs: number;
   private readonly retryDelayMs: number;
   private loop: Promise<void> | undefined;
+  private messages: ConsumerMessages | undefined;
   private stopping = false;
 
   constructor(private readonly options: ProjectionRunnerOptions) {
     this.registry = options.registry ?? eventRegistry;
     this.consumerName = options.consumerName ?? `projection_${options.sink.name}`;
     this.batchSize = options.batchSize ?? 100;
-    this.fetchExpiresMs = Math.max(1_000, options.fetchExpiresMs ?? 1_000);
     this.retryDelayMs = options.retryDelayMs ?? 1_000;
   }
 
@@ -69,9 +67,10 @@ export class ProjectionRunner {
     this.loop = this.run();
   }
 
-  /** Finishes the batch in hand, then returns; at most one pull's wait away. */
+  /** Finishes the batch in hand, then returns. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.messages?.stop();
     await this.loop;
     this.loop = undefined;
   }
@@ -122,21 +121,55 @@ export class ProjectionRunner {
       : this.options.subjects.allEvents();
   }
 
+  /**
+   * Consumes continuously and applies what has arrived as one batch: a lone event is applied as
+   * soon as it lands (a read-your-writes caller is waiting on it), and under load everything that
+   * queued up while the previous batch committed goes in the next transaction. A fetch would
+   * instead hold a partial batch until its expiry, a full second of staleness when traffic is light.
+   */
   private async run(): Promise<void> {
-    let consumer: Consumer | undefined;
     while (!this.stopping) {
       try {
-        consumer ??= await this.options.js.consumers.get(this.streamName, this.consumerName);
-        const messages = await consumer.fetch({
-          max_messages: this.batchSize,
-          expires: this.fetchExpiresMs,
-        });
-        const batch: JsMsg[] = [];
-        for await (const message of messages) batch.push(message);
-        if (batch.length > 0) await this.handle(batch);
+        const consumer: Consumer = await this.options.js.consumers.get(
+          this.streamName,
+          this.consumerName,
+        );
+        const messages = await consumer.consume({ max_messages: this.batchSize * 2 });
+        this.messages = messages;
+        if (this.stopping) messages.stop();
+        // The iterator fills `arrived` as messages land; each turn of the loop applies all of it
+        // (up to a batch). The server's max_ack_pending bounds how much can queue unacked.
+        const arrived: JsMsg[] = [];
+        let ended = false;
+        let wake: (() => void) | undefined;
+        const pump = (async () => {
+          try {
+            for await (const message of messages) {
+              arrived.push(message);
+              wake?.();
+            }
+          } finally {
+            ended = true;
+            wake?.();
+          }
+        })();
+        while (!this.stopping) {
+          if (arrived.length === 0) {
+            if (ended) break;
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+            continue;
+          }
+          await this.handle(arrived.splice(0, this.batchSize));
+        }
+        messages.stop();
+        await pump;
       } catch (err) {
         this.report(err, 'fetch');
         await sleep(this.retryDelayMs);
+      } finally {
+        this.messages?.stop();
+        this.messages = undefined;
       }
     }
   }
