@@ -112,6 +112,8 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
       clock: deps.clock,
       random: deps.random,
       maxAttempts: RESERVE_MAX_ATTEMPTS,
+      // A tenant's stream is decided on at every submission and every job's end.
+      stateCache: { maxStreams: 10_000 },
     });
   }
 

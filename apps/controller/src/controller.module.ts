@@ -26,6 +26,8 @@ export class ControllerModule {
           useValue: new CommandProcessor(deps.store, {
             clock: deps.clock,
             random: deps.random,
+            // A job's stream is decided on about ten times in its life, mostly within seconds.
+            stateCache: { maxStreams: 5_000 },
             ...(deps.maxAttempts === undefined ? {} : { maxAttempts: deps.maxAttempts }),
           }),
         },

@@ -58,6 +58,16 @@ class RacingStore implements EventStreams {
   }
 
   readonly aggregateOptions: AggregateOptions<unknown>[] = [];
+  readonly readsFrom: number[] = [];
+
+  async readStream(
+    streamId: string,
+    options: { fromVersion?: number } = {},
+  ): Promise<readonly EventEnvelope[]> {
+    const from = options.fromVersion ?? 1;
+    this.readsFrom.push(from);
+    return (this.streams.get(streamId) ?? []).slice(from - 1);
+  }
 
   async aggregateStream<S>(
     streamId: string,
@@ -125,13 +135,14 @@ class RacingStore implements EventStreams {
 
 const NOW = new Date('2025-03-01T12:00:00.000Z');
 
-const setup = (maxAttempts = 5) => {
+const setup = (maxAttempts = 5, cachedStreams = 0) => {
   const store = new RacingStore();
   const pauses: number[] = [];
   const processor = new CommandProcessor(store, {
     clock: () => NOW,
     random: () => 0.5,
     maxAttempts,
+    ...(cachedStreams > 0 ? { stateCache: { maxStreams: cachedStreams } } : {}),
     sleep: async (ms) => {
       pauses.push(ms);
     },
@@ -277,6 +288,46 @@ describe('CommandProcessor', () => {
     store.rivals = [1, 1, 1, 1, 1];
     await processor.handle(counter, 'counter-1', { amount: 1, limit: 100 }, context);
     expect(pauses).toEqual([9, 19, 39, 49, 49]);
+  });
+
+  it('with a state cache, folds only the events appended since it last decided', async () => {
+    const { store, processor } = setup(5, 10);
+    store.seed('counter-1', 'acme', 2);
+    await processor.handle(counter, 'counter-1', { amount: 3, limit: 100 }, context);
+    expect(store.aggregateOptions).toHaveLength(1);
+    // Another writer appends behind the cache's back; the next decision still sees it.
+    store.seed('counter-1', 'acme', 10);
+    const decision = await processor.handle(
+      counter,
+      'counter-1',
+      { amount: 1, limit: 100 },
+      context,
+    );
+    expect(decision).toMatchObject({ state: 16, version: 4 });
+    expect(store.aggregateOptions).toHaveLength(1);
+    expect(store.readsFrom).toEqual([3]);
+  });
+
+  it('with a state cache, a rival that wins the race is read and decided against', async () => {
+    const { store, processor } = setup(5, 10);
+    store.seed('counter-1', 'acme', 2);
+    await processor.handle(counter, 'counter-1', { amount: 3, limit: 100 }, context);
+    store.rivals = [90];
+    expect(
+      await codeOf(processor.handle(counter, 'counter-1', { amount: 6, limit: 100 }, context)),
+    ).toBe(ErrorCodes.ILLEGAL_TRANSITION);
+    expect(store.streams.get('counter-1')!.map((e) => e.data['amount'])).toEqual([2, 3, 90]);
+  });
+
+  it('keeps no more streams than it was allowed', async () => {
+    const { store, processor } = setup(5, 2);
+    for (const id of ['counter-1', 'counter-2', 'counter-3']) {
+      await processor.handle(counter, id, { amount: 1, limit: 100 }, context);
+    }
+    await processor.handle(counter, 'counter-1', { amount: 1, limit: 100 }, context);
+    // counter-1 was the least recently used when counter-3 came: it was folded afresh.
+    expect(store.aggregateOptions).toHaveLength(4);
+    expect(store.streams.get('counter-1')).toHaveLength(2);
   });
 
   it('asks the store for snapshots only when the decider wants them', async () => {

@@ -1,7 +1,12 @@
 import { ErrorCodes, GantryError, type DomainEvent, type EventEnvelope } from '@gantry/contracts';
 import { isStreamVersionConflict, type ExpectedVersion } from './errors';
 import { type NewEvent } from './envelopes';
-import { type AggregateOptions, type AggregateResult, type AppendResult } from './event-store';
+import {
+  type AggregateOptions,
+  type AggregateResult,
+  type AppendResult,
+  type ReadStreamOptions,
+} from './event-store';
 
 /** The part of the event store's public API a command needs; PostgresEventStore is one. */
 export interface EventStreams {
@@ -11,6 +16,8 @@ export interface EventStreams {
     expectedVersion: ExpectedVersion,
     events: readonly NewEvent[],
   ): Promise<AppendResult>;
+  /** Needed only with `stateCache`: the events after a cached version. */
+  readStream?(streamId: string, options?: ReadStreamOptions): Promise<readonly EventEnvelope[]>;
 }
 
 /** An aggregate's pure functions (CONVENTIONS.md #1): how to start, fold, and answer a command. */
@@ -53,6 +60,19 @@ export interface CommandProcessorOptions {
   readonly retryBaseMs?: number;
   readonly retryCapMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Keep the folded state of up to this many recently used streams in memory, and on the next
+   * command read only the events appended since. For streams that grow long and are decided on
+   * often (a tenant's: every admission), where even a snapshot leaves a fold per decision. The
+   * cache is never trusted for the decision itself: the append still carries the version the state
+   * was folded to, so a stale entry costs a conflict and a re-read, never a wrong write.
+   */
+  readonly stateCache?: { readonly maxStreams: number };
+}
+
+interface Cached<S> {
+  readonly loaded: Loaded<S>;
+  readonly version: number;
 }
 
 interface Loaded<S> {
@@ -78,6 +98,8 @@ export class CommandProcessor {
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Insertion order is recency: a hit is re-inserted, the oldest entry is evicted first. */
+  private readonly cache = new Map<string, Cached<unknown>>();
 
   constructor(
     private readonly store: EventStreams,
@@ -126,20 +148,34 @@ export class CommandProcessor {
         (acc, envelope) => decider.evolve(acc, asDomainEvent<E>(envelope)),
         state,
       );
+      this.remember(
+        streamId,
+        { tenant: loaded.state.tenant ?? context.tenant, state: next },
+        appended.nextVersion,
+      );
       return { state: next, version: appended.nextVersion, appended: appended.events };
     }
   }
 
-  private load<S, C, E extends DomainEvent>(
+  private async load<S, C, E extends DomainEvent>(
     decider: Decider<S, C, E>,
     streamId: string,
   ): Promise<AggregateResult<Loaded<S>>> {
-    return this.store.aggregateStream<Loaded<S>>(streamId, {
+    const evolveLoaded = (acc: Loaded<S>, envelope: EventEnvelope): Loaded<S> => ({
+      tenant: acc.tenant ?? envelope.metadata.tenant,
+      state: decider.evolve(acc.state, asDomainEvent<E>(envelope)),
+    });
+    const cached = this.cache.get(streamId) as Cached<S> | undefined;
+    if (cached !== undefined && this.store.readStream !== undefined) {
+      const newer = await this.store.readStream(streamId, { fromVersion: cached.version + 1 });
+      const loaded = newer.reduce(evolveLoaded, cached.loaded);
+      const version = newer.at(-1)?.metadata.streamVersion ?? cached.version;
+      this.remember(streamId, loaded, version);
+      return { state: loaded, version, eventsFolded: newer.length };
+    }
+    const result = await this.store.aggregateStream<Loaded<S>>(streamId, {
       initial: () => ({ tenant: null, state: decider.initialState() }),
-      evolve: (acc, envelope) => ({
-        tenant: acc.tenant ?? envelope.metadata.tenant,
-        state: decider.evolve(acc.state, asDomainEvent<E>(envelope)),
-      }),
+      evolve: evolveLoaded,
       ...(decider.snapshot === undefined
         ? {}
         : {
@@ -149,6 +185,16 @@ export class CommandProcessor {
               : { snapshotSchemaVersion: decider.snapshot.schemaVersion }),
           }),
     });
+    this.remember(streamId, result.state, result.version);
+    return result;
+  }
+
+  private remember<S>(streamId: string, loaded: Loaded<S>, version: number): void {
+    const max = this.options.stateCache?.maxStreams ?? 0;
+    if (max <= 0 || version === 0) return;
+    this.cache.delete(streamId);
+    this.cache.set(streamId, { loaded, version });
+    if (this.cache.size > max) this.cache.delete(this.cache.keys().next().value as string);
   }
 
   /** Full jitter: racers that lost together spread out instead of colliding again. */

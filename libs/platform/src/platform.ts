@@ -45,6 +45,8 @@ export interface PlatformOptions {
   readonly env?: Readonly<Record<string, string>>;
   readonly onLine?: (process: string, line: string) => void;
   readonly startTimeoutMs?: number;
+  /** Options for node in every process, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface Platform {
@@ -90,6 +92,7 @@ export const startPlatform = async (options: PlatformOptions): Promise<Platform>
       entry: `apps/${name}/src/main.ts`,
       cwd: options.workspaceRoot,
       env: common,
+      ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
       ...(options.onLine ? { onLine: options.onLine } : {}),
     });
 
@@ -117,6 +120,7 @@ export const startPlatform = async (options: PlatformOptions): Promise<Platform>
                 .join(','),
             }),
       },
+      ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
       ...(options.onLine ? { onLine: options.onLine } : {}),
     });
     agents.set(spec.nodeId, { spec, process: agent });

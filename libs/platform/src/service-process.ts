@@ -10,6 +10,8 @@ export interface ServiceProcessOptions {
   readonly entry: string;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
+  /** Options for node itself, e.g. `--cpu-prof` (which NODE_OPTIONS refuses). */
+  readonly nodeArgs?: readonly string[];
   /** Each complete line the process writes, on stdout or stderr. */
   readonly onLine?: (name: string, line: string) => void;
 }
@@ -35,11 +37,15 @@ export class ServiceProcess {
   }
 
   static spawn(options: ServiceProcessOptions): ServiceProcess {
-    const child = spawn(process.execPath, ['tools/run.js', options.entry], {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...(options.nodeArgs ?? []), 'tools/run.js', options.entry],
+      {
+        cwd: options.cwd,
+        env: options.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return new ServiceProcess(options.name, child, options.onLine);
   }
 
