@@ -87,6 +87,9 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
  * leases from both. One replica places (it holds a Postgres advisory lock); the others follow
  * the same events and heartbeats and stand by.
  */
+/** How often the scheduler compares its jobs with the job_summary projection (see resync). */
+const RESYNC_MS = 10_000;
+
 export class SchedulerEngine {
   private readonly jobs = new Map<string, JobView>();
   private readonly queued = new Set<string>();
@@ -103,6 +106,7 @@ export class SchedulerEngine {
   private passScheduled = false;
   private nodesDirty = false;
   private lastNodesWrite = 0;
+  private lastResync = 0;
   private stopping = false;
   private readonly pending = new Set<Promise<unknown>>();
 
@@ -128,8 +132,40 @@ export class SchedulerEngine {
     return rows.length;
   }
 
+  /**
+   * The safety net under the event feed: every RESYNC_MS the projection's non-terminal jobs are
+   * compared with what the scheduler holds, and any job it lacks or holds behind the projection's
+   * version is read again from the store. An event the bus lost, or one the durable consumer had
+   * acknowledged for a previous process before the projection caught up at this one's start,
+   * delays a job by one resync instead of leaving it queued forever.
+   */
+  async resync(): Promise<number> {
+    const { rows } = await this.options.pool.query<{ job_id: string; last_version: number }>(
+      'SELECT job_id, last_version FROM job_summary WHERE NOT (state = ANY($1::text[]))',
+      [TERMINAL_STATES],
+    );
+    const live = new Set<string>();
+    let refreshed = 0;
+    for (const { job_id: jobId, last_version: version } of rows) {
+      live.add(jobId);
+      const view = this.jobs.get(jobId);
+      if (view && view.version >= version) continue;
+      await this.refreshFromStore(jobId, view ? view.version + 1 : 1);
+      refreshed += 1;
+    }
+    // Held here but ended in the projection: the ending event was missed.
+    for (const [jobId, view] of [...this.jobs]) {
+      if (live.has(jobId)) continue;
+      await this.refreshFromStore(jobId, view.version + 1);
+      refreshed += 1;
+    }
+    if (refreshed > 0) this.options.log('resynced', { jobs: refreshed });
+    return refreshed;
+  }
+
   async start(nc: NatsConnection): Promise<void> {
     this.nc = nc;
+    this.lastResync = this.now();
     this.heartbeats = nc.subscribe(
       this.options.subjects.allNodeKind(NODE_SUBJECT_KINDS.heartbeat),
       {
@@ -580,6 +616,10 @@ export class SchedulerEngine {
     try {
       if (!this.leader) await this.tryToLead();
       if (this.leader) {
+        if (this.now() - this.lastResync >= RESYNC_MS) {
+          this.lastResync = this.now();
+          await this.resync();
+        }
         this.detectLostNodes();
         this.reapLeases();
         this.runPass();

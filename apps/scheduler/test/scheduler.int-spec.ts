@@ -28,6 +28,7 @@ import {
 import { startControllerApp } from '../../controller/src/app';
 import { startSchedulerApp, type RunningScheduler } from '../src/app';
 import { readSchedulerConfig } from '../src/config';
+import { SchedulerEngine } from '../src/scheduler.engine';
 
 /**
  * The scheduler with the real controller and event publisher, on real Postgres and NATS, and fake
@@ -344,4 +345,29 @@ it('refuses an enrolment with the wrong token', async () => {
     ),
   ).rejects.toMatchObject({ code: 'FORBIDDEN' });
   expect(await store.readStream(streamIdOf('node', 'intruder'))).toEqual([]);
+});
+
+it('finds a job the event feed never brought it by comparing with the projection', async () => {
+  // A second engine on the same store, never started: it hears no events at all.
+  const deaf = new SchedulerEngine({
+    config: { ...config, consumerName: 'scheduler-deaf' },
+    subjects,
+    store,
+    pool: bed.pool,
+    databaseUrl: bed.db.url,
+    clock: () => new Date(),
+    random: () => 0,
+    log: () => undefined,
+  });
+  const jobId = await queueJob({ pool: 'nowhere', resources: { cpu: 1, memoryMiB: 64 } });
+  const version = (await historyOf(jobId)).length;
+  // The projector is not running here: the row it would write.
+  await bed.pool.query(
+    `INSERT INTO job_summary (tenant, job_id, state, nodes, pool, priority, submitted_at, updated_at, last_version)
+     VALUES ('acme', $1, 'QUEUED', 1, 'nowhere', 100, now(), now(), $2)`,
+    [jobId, version],
+  );
+  expect(await deaf.resync()).toBe(1);
+  // Now it holds the job at the projection's version: nothing more to read.
+  expect(await deaf.resync()).toBe(0);
 });
