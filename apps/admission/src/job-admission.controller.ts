@@ -7,16 +7,21 @@ import { JobAdmissionService, type SubmitReply } from './job-admission.service';
 /**
  * The jobs' terminal facts, for releasing their reservations. Durable, so a release missed while
  * admission was down happens when it is back; releases are idempotent, so redelivery is harmless.
- * JobRejected is not among them: a rejected job never held anything.
+ * JobRejected is not among them: a rejected job never held anything. One consumer per fact, each
+ * filtered on its event type (nats-server 2.9 takes one filter per consumer): admission then reads
+ * one event per job instead of every event of every job.
  */
-export const CAPACITY_RELEASE_CONSUMER = defineConsumer({
-  durableName: 'admission-capacity-release',
-  stream: 'events',
-  filterSubjects: (subjects) => [subjects.eventsOfAggregate('job')],
-  ackWaitMs: 30_000,
-  maxDeliver: 20,
-  description: 'admission: releases a job’s quota reservation when the job ends',
-});
+export const RELEASING_EVENTS = ['JobSucceeded', 'JobFailed', 'JobDeadLettered', 'JobCancelled'];
+export const CAPACITY_RELEASE_CONSUMERS = RELEASING_EVENTS.map((eventType) =>
+  defineConsumer({
+    durableName: `admission-release-${eventType}`,
+    stream: 'events',
+    filterSubjects: (subjects) => [subjects.eventsOfType('job', eventType)],
+    ackWaitMs: 30_000,
+    maxDeliver: 20,
+    description: `admission: releases a job's quota reservation on ${eventType}`,
+  }),
+);
 
 /** `<ns>.cmd.admission.submit` and the release of what ended jobs held. Thin: see the service. */
 @Controller()

@@ -30,7 +30,7 @@ import {
 // eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
 import { startControllerApp } from '../../controller/src/app';
 import { startAdmissionApp } from '../src/app';
-import { CAPACITY_RELEASE_CONSUMER } from '../src/job-admission.controller';
+import { CAPACITY_RELEASE_CONSUMERS } from '../src/job-admission.controller';
 import { JobAdmissionService, type SubmitReply } from '../src/job-admission.service';
 import { anAdminCommand, refusalOf } from './support';
 
@@ -152,12 +152,10 @@ const eventually = async <T>(probe: () => Promise<T | undefined>, what: string):
   }
 };
 
-/** Whether the release consumer has settled everything up to `seq` on the events stream. */
+/** Whether the JobCancelled release consumer has settled everything up to `seq` on the events stream. */
 const consumerCaughtUp = async (seq: number): Promise<true | undefined> => {
-  const info = await bed.jsm.consumers.info(
-    streamNames(subjects).events,
-    CAPACITY_RELEASE_CONSUMER.durableName,
-  );
+  const consumer = CAPACITY_RELEASE_CONSUMERS.find((c) => c.durableName.endsWith('JobCancelled'))!;
+  const info = await bed.jsm.consumers.info(streamNames(subjects).events, consumer.durableName);
   return info.ack_floor.stream_seq >= seq && info.num_ack_pending === 0 ? true : undefined;
 };
 

@@ -11,6 +11,7 @@ describe('subject catalogue', () => {
     );
     expect(subjects.eventsOfTenant('acme')).toBe('gantry.evt.acme.>');
     expect(subjects.eventsOfAggregate('job')).toBe('gantry.evt.*.job.>');
+    expect(subjects.eventsOfType('job', 'JobSucceeded')).toBe('gantry.evt.*.job.*.JobSucceeded');
     expect(subjects.log('acme', 'j-1', 2, 0)).toBe('gantry.log.acme.j-1.2.0');
     expect(subjects.logCommitted('acme', 'j-1')).toBe('gantry.log-committed.acme.j-1');
     expect(subjects.node('node-7', 'heartbeat')).toBe('gantry.node.node-7.heartbeat');

@@ -76,6 +76,8 @@ export interface SubjectCatalogue {
   allEvents(): string;
   eventsOfTenant(tenant: string): string;
   eventsOfAggregate(aggregate: string): string;
+  /** One event type of one aggregate, every tenant: a consumer that needs only that fact. */
+  eventsOfType(aggregate: string, eventType: string): string;
   eventsOfStream(tenant: string, streamId: StreamId): string;
   log(tenant: string, jobId: string, attempt: number, rank: number): string;
   logsOfJob(tenant: string, jobId: string): string;
@@ -106,6 +108,8 @@ export const createSubjects = (namespace: string = DEFAULT_NAMESPACE): SubjectCa
     allEvents: () => `${ns}.evt.>`,
     eventsOfTenant: (tenant) => `${ns}.evt.${tenantToken(tenant)}.>`,
     eventsOfAggregate: (aggregate) => `${ns}.evt.*.${token('aggregate', aggregate)}.>`,
+    eventsOfType: (aggregate, eventType) =>
+      `${ns}.evt.*.${token('aggregate', aggregate)}.*.${token('event type', eventType)}`,
     eventsOfStream: (tenant, streamId) => {
       const { aggregate, id } = parseStreamId(streamId);
       return `${ns}.evt.${tenantToken(tenant)}.${token('aggregate', aggregate)}.${token('id', id)}.*`;
