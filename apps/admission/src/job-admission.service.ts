@@ -33,7 +33,12 @@ import {
   type TenantDecision,
   type TenantState,
 } from '@gantry/domain';
-import { CommandProcessor, type Decider, type PostgresEventStore } from '@gantry/event-store';
+import {
+  CommandProcessor,
+  commandContextOf,
+  type Decider,
+  type PostgresEventStore,
+} from '@gantry/event-store';
 import { sendCommand } from '@gantry/messaging';
 import { coresOf, nextAdmissionStep, refusalOfRejectedJob } from './job-admission';
 
@@ -151,7 +156,7 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
       JobCommand,
       { type: 'SubmitJob' }
     >['data'];
-    const origin = originOf(envelope);
+    const origin: Origin = commandContextOf(envelope);
     const submitted = await this.controller('submit', 'SubmitJob', data, origin);
     return this.advance(origin, submitted.jobId, submitted.state, data.spec);
   }
@@ -362,13 +367,3 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     );
   }
 }
-
-const originOf = (envelope: CommandEnvelope): Origin => ({
-  tenant: envelope.metadata.tenant,
-  causationId: envelope.id,
-  correlationId: envelope.metadata.correlationId,
-  ...(envelope.metadata.actor === undefined ? {} : { actor: envelope.metadata.actor }),
-  ...(envelope.metadata.traceparent === undefined
-    ? {}
-    : { traceparent: envelope.metadata.traceparent }),
-});

@@ -33,6 +33,7 @@ import { startAdmissionApp } from '../src/app';
 import { CAPACITY_RELEASE_CONSUMERS } from '../src/job-admission.controller';
 import { JobAdmissionService, type SubmitReply } from '../src/job-admission.service';
 import { anAdminCommand, refusalOf } from './support';
+import { eventually } from '@gantry/testing';
 
 /**
  * The submit path end to end on real Postgres and NATS: admission and the controller in-process,
@@ -141,16 +142,6 @@ const tenantEvents = (tenant: string, type: string, jobId?: string) =>
     .then((events) =>
       events.filter((e) => e.type === type && (jobId === undefined || e.data['jobId'] === jobId)),
     );
-
-const eventually = async <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
 
 /** Whether the JobCancelled release consumer has settled everything up to `seq` on the events stream. */
 const consumerCaughtUp = async (seq: number): Promise<true | undefined> => {

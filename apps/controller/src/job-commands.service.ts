@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { streamIdOf, type CommandEnvelope, type JobCommandType } from '@gantry/contracts';
-import { CommandProcessor } from '@gantry/event-store';
-import { commandContext, jobDecider, parseJobCommand, type JobReply } from './job-commands';
+import { CommandProcessor, commandContextOf } from '@gantry/event-store';
+import { jobDecider, parseJobCommand, type JobReply } from './job-commands';
 import { submittedJobId } from './job-id';
 
 export const NEW_JOB_ID = Symbol('NEW_JOB_ID');
@@ -25,7 +25,7 @@ export class JobCommandsService {
       jobDecider({ tenant, jobId }),
       streamIdOf('job', jobId),
       command,
-      commandContext(envelope),
+      commandContextOf(envelope),
     );
     return { jobId, state: state.state, version };
   }

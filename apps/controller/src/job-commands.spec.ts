@@ -1,6 +1,6 @@
 import { ErrorCodes, type CommandEnvelope, type GantryError } from '@gantry/contracts';
 import { aCommandEnvelope } from '@gantry/service-testing';
-import { commandContext, JOB_COMMAND_VERBS, parseJobCommand } from './job-commands';
+import { JOB_COMMAND_VERBS, parseJobCommand } from './job-commands';
 
 const anEnvelope = (
   type: string,
@@ -66,18 +66,6 @@ describe('parseJobCommand', () => {
       anEnvelope('CancelJob', { jobId: 'j1', requestedBy: 'ops' }, { actor: 'key-7' }),
     );
     expect(command.data).toMatchObject({ requestedBy: 'ops' });
-  });
-});
-
-describe('commandContext', () => {
-  it('makes the command the cause and keeps its correlation and actor', () => {
-    const envelope = anEnvelope('AdmitJob', { jobId: 'j1' }, { actor: 'admission' });
-    expect(commandContext(envelope)).toEqual({
-      tenant: 'acme',
-      causationId: envelope.id,
-      correlationId: 'corr-1',
-      actor: 'admission',
-    });
   });
 });
 

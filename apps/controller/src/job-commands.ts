@@ -9,7 +9,7 @@ import {
   type JobEvent,
 } from '@gantry/contracts';
 import { decide, evolve, initialJobState, type JobIdentity, type JobState } from '@gantry/domain';
-import { type CommandContext, type Decider } from '@gantry/event-store';
+import { type Decider } from '@gantry/event-store';
 
 /**
  * The controller's command verbs (`<ns>.cmd.controller.<verb>`) and the job command each one
@@ -72,16 +72,6 @@ export const parseJobCommand = (
   }
   return command;
 };
-
-export const commandContext = (envelope: CommandEnvelope): CommandContext => ({
-  tenant: envelope.metadata.tenant,
-  causationId: envelope.id,
-  correlationId: envelope.metadata.correlationId,
-  ...(envelope.metadata.actor === undefined ? {} : { actor: envelope.metadata.actor }),
-  ...(envelope.metadata.traceparent === undefined
-    ? {}
-    : { traceparent: envelope.metadata.traceparent }),
-});
 
 /** The job aggregate of @gantry/domain, for one job's stream. */
 export const jobDecider = (identity: JobIdentity): Decider<JobState, JobCommand, JobEvent> => ({

@@ -10,10 +10,11 @@ import {
 import { connectNats, deleteStreams, ensureStreams, streamNames } from '@gantry/messaging';
 import {
   createTestDatabase,
+  eventually,
   resolveServerUrls,
+  type TestDatabase,
   uniqueName,
   WORKSPACE_ROOT,
-  type TestDatabase,
 } from '@gantry/testing';
 import {
   jetstream,
@@ -98,14 +99,6 @@ const exited = (child: ChildProcess): Promise<number | null> =>
     : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 
 const onBus = async () => (await jsm.streams.info(streamNames(subjects).events)).state.messages;
-
-const eventually = async (check: () => Promise<boolean>, what: string, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 const newEvents = (jobId: string): NewEvent[] =>
   Array.from({ length: EVENTS_PER_APPEND }, () => ({

@@ -15,7 +15,8 @@ import {
   type TestDatabase,
 } from '@gantry/testing';
 import { createGatewayApp } from '../src/app';
-import { ServiceProcess } from './processes';
+import { type ServiceProcess } from '@gantry/platform';
+import { startService } from './processes';
 
 /**
  * POST /v1/files and GET /v1/files/{id} over real HTTP, with staging running as its own process
@@ -92,7 +93,7 @@ beforeAll(async () => {
     ...projectionMigrations,
     ...stagedFilesMigrations,
   ]);
-  staging = await ServiceProcess.start('staging', {
+  staging = await startService('staging', {
     DATABASE_URL: db.url,
     NATS_URL: natsUrl,
     GANTRY_NAMESPACE: subjects.namespace,

@@ -8,12 +8,14 @@ import { connectNats, deleteStreams, ensureStreams, messagingMigrations } from '
 import { projectionMigrations } from '@gantry/projections';
 import {
   createTestDatabase,
+  eventually,
   resolveServerUrls,
   uniqueName,
   type TestDatabase,
 } from '@gantry/testing';
 import { createGatewayApp } from '../src/app';
-import { eventually, ServiceProcess } from './processes';
+import { type ServiceProcess } from '@gantry/platform';
+import { startService } from './processes';
 
 /**
  * The gateway against the real thing: controller, admission, the event publisher and the
@@ -107,12 +109,8 @@ const createTenant = async (
   const body = res.json<{ id: string; apiKey: string }>();
   expect(Object.keys(body).sort()).toEqual(['apiKey', 'id']);
   expect(body.id).toBe(id);
-  // The key authenticates once the projector has the tenant directory.
-  await eventually(
-    async () =>
-      (await call('GET', '/v1/jobs', { key: body.apiKey })).statusCode === 200 ? true : undefined,
-    `the key of ${id} to authenticate`,
-  );
+  // The 201 waits until the key authenticates: the admin can use it at once.
+  expect((await call('GET', '/v1/jobs', { key: body.apiKey })).statusCode).toBe(200);
   return body.apiKey;
 };
 
@@ -144,7 +142,7 @@ beforeAll(async () => {
   services.push(
     ...(await Promise.all(
       ['controller', 'admission', 'event-publisher', 'projector'].map((name) =>
-        ServiceProcess.start(name, env),
+        startService(name, env),
       ),
     )),
   );
@@ -209,6 +207,9 @@ describe('submitting', () => {
     const { id, state } = res.json<{ id: string; state: string }>();
     // Submitted through admission: under quota, it comes back admitted and queued.
     expect(state).toBe('QUEUED');
+    // The 201 waits until the job is readable: no 404 right after it.
+    const read = await call('GET', `/v1/jobs/${id}`, { key: acmeKey });
+    expect(read.statusCode).toBe(200);
     const job = await projected(id);
     expect(job).toMatchObject({ id, name: 'hello', nodes: 1, pool: 'cpu', attempts: 0 });
     expect(job['submittedAt']).toEqual(expect.any(String));

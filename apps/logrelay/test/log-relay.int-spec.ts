@@ -14,9 +14,10 @@ import {
 import { logMigrations } from '@gantry/projections';
 import {
   createTestDatabase,
+  eventually,
   resolveServerUrls,
-  uniqueName,
   type TestDatabase,
+  uniqueName,
 } from '@gantry/testing';
 import { LOG_RELAY_CONSUMER, LogRelay } from '../src/log-relay';
 
@@ -69,16 +70,6 @@ const storedRows = async (jobId: string) =>
       [jobId],
     )
   ).rows;
-
-const eventually = async <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
 
 beforeAll(async () => {
   db = await createTestDatabase('gantry_logrelay');

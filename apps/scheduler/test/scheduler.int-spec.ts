@@ -29,6 +29,7 @@ import { startControllerApp } from '../../controller/src/app';
 import { startSchedulerApp, type RunningScheduler } from '../src/app';
 import { readSchedulerConfig } from '../src/config';
 import { SchedulerEngine } from '../src/scheduler.engine';
+import { eventually } from '@gantry/testing';
 
 /**
  * The scheduler with the real controller and event publisher, on real Postgres and NATS, and fake
@@ -101,20 +102,6 @@ afterAll(async () => {
   await controller?.close();
   await bed?.close();
 });
-
-const eventually = async <T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
 
 class FakeAgent {
   readonly offers: LeaseOffer[] = [];

@@ -17,7 +17,7 @@ import {
 } from '@gantry/contracts';
 import {
   CommandProcessor,
-  type CommandContext,
+  commandContextOf,
   type Decider,
   type PostgresEventStore,
 } from '@gantry/event-store';
@@ -86,16 +86,6 @@ const fileDecider: Decider<FileState, FileCommand, FileEvent> = {
 
 const forbidden = (message: string): GantryError => new GantryError(ErrorCodes.FORBIDDEN, message);
 
-const contextOf = (envelope: CommandEnvelope): CommandContext => ({
-  tenant: envelope.metadata.tenant,
-  causationId: envelope.id,
-  correlationId: envelope.metadata.correlationId,
-  ...(envelope.metadata.actor === undefined ? {} : { actor: envelope.metadata.actor }),
-  ...(envelope.metadata.traceparent === undefined
-    ? {}
-    : { traceparent: envelope.metadata.traceparent }),
-});
-
 const parse = <D extends MessageDefinition>(
   definition: D,
   data: unknown,
@@ -126,7 +116,7 @@ export class StagedFiles {
       fileDecider,
       fileStreamId(fileId),
       { type: 'CreateFile', data: { fileId, ...data } },
-      contextOf(envelope),
+      commandContextOf(envelope),
     );
     await this.project(decision.appended);
     const { url, expiresAt } = this.grant(

@@ -10,6 +10,7 @@ import {
 } from './index';
 import {
   CommandProcessor,
+  commandContextOf,
   type CommandContext,
   type Decider,
   type EventStreams,
@@ -345,5 +346,31 @@ describe('CommandProcessor', () => {
       [undefined, undefined],
       [50, 3],
     ]);
+  });
+});
+
+describe('commandContextOf', () => {
+  it('makes the command the cause and keeps its tenant, correlation, actor and trace', () => {
+    const envelope = {
+      id: 'cmd-9',
+      type: 'AdmitJob',
+      schemaVersion: 1,
+      data: { jobId: 'j1' },
+      metadata: {
+        tenant: 'acme',
+        occurredAt: NOW.toISOString(),
+        causationId: 'earlier',
+        correlationId: 'corr-1',
+        actor: 'admission',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      },
+    };
+    expect(commandContextOf(envelope)).toEqual({
+      tenant: 'acme',
+      causationId: 'cmd-9',
+      correlationId: 'corr-1',
+      actor: 'admission',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
   });
 });

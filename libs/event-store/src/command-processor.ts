@@ -1,4 +1,10 @@
-import { ErrorCodes, GantryError, type DomainEvent, type EventEnvelope } from '@gantry/contracts';
+import {
+  ErrorCodes,
+  GantryError,
+  type CommandEnvelope,
+  type DomainEvent,
+  type EventEnvelope,
+} from '@gantry/contracts';
 import { isStreamVersionConflict, type ExpectedVersion } from './errors';
 import { type NewEvent } from './envelopes';
 import {
@@ -41,6 +47,17 @@ export interface CommandContext {
   readonly actor?: string;
   readonly traceparent?: string;
 }
+
+/** The context of the events a command produces: the command is their cause, the rest carries over. */
+export const commandContextOf = (envelope: CommandEnvelope): CommandContext => ({
+  tenant: envelope.metadata.tenant,
+  causationId: envelope.id,
+  correlationId: envelope.metadata.correlationId,
+  ...(envelope.metadata.actor === undefined ? {} : { actor: envelope.metadata.actor }),
+  ...(envelope.metadata.traceparent === undefined
+    ? {}
+    : { traceparent: envelope.metadata.traceparent }),
+});
 
 export interface Decision<S> {
   /** The state after the decision (unchanged when the decision was to do nothing). */

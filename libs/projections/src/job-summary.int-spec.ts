@@ -29,9 +29,10 @@ import {
 } from '@gantry/messaging';
 import {
   createTestDatabase,
+  eventually,
   resolveServerUrls,
-  uniqueName,
   type TestDatabase,
+  uniqueName,
 } from '@gantry/testing';
 import { aJob, type JobHistoryBuilder } from '../test/job-history.builder';
 import {
@@ -138,19 +139,6 @@ const streamVersion = async (streamId: string): Promise<number> =>
       [jobSummaryProjection.name, streamId],
     )
   ).rows[0]?.version ?? 0;
-
-const eventually = async (
-  condition: () => Promise<boolean>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; runner errors: ${String(runnerErrors)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
 
 const visibleInStore = (count: number): Promise<ReadAllResult> => waitUntilVisible(store, count);
 
@@ -354,6 +342,8 @@ describe('a rebuild from the store', () => {
     await eventually(
       async () => (await sink.readCheckpoint())?.eventsApplied === total,
       'the live path to apply every event',
+      30_000,
+      () => `runner errors: ${String(runnerErrors)}`,
     );
     await runner.stop();
     const live = await snapshot();

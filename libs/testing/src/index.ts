@@ -1,2 +1,3 @@
 export * from './servers';
 export * from './test-database';
+export * from './eventually';
