@@ -40,7 +40,7 @@ import {
   type PostgresEventStore,
 } from '@gantry/event-store';
 import { sendCommand } from '@gantry/messaging';
-import { coresOf, nextAdmissionStep, refusalOfRejectedJob } from './job-admission';
+import { nextAdmissionStep, refusalOfRejectedJob, reservationOf } from './job-admission';
 
 export interface JobAdmissionDependencies {
   readonly store: PostgresEventStore;
@@ -85,7 +85,8 @@ interface Origin {
  * The tenant stream gains two events per job, so its fold is loaded from a snapshot plus the
  * events since (at most `every`), while its state holds only the jobs that count now.
  */
-const TENANT_SNAPSHOT = { every: 64, schemaVersion: 1 } as const;
+// schemaVersion 2: reservations hold cores, memory and GPUs (1 held cores only).
+const TENANT_SNAPSHOT = { every: 64, schemaVersion: 2 } as const;
 /** Enough for a burst of one tenant's submissions to get through on other replicas' heels. */
 const RESERVE_MAX_ATTEMPTS = 30;
 const MAX_STEPS = 6;
@@ -260,7 +261,7 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     spec: JobSpec,
   ): Promise<JobStateName> {
     try {
-      await this.reserve(origin, jobId, coresOf(spec));
+      await this.reserve(origin, jobId, reservationOf(spec));
     } catch (err) {
       if (!isGantryError(err) || err.code !== ErrorCodes.QUOTA_EXCEEDED) throw err;
       const { jobId: _jobId, ...details } = err.details;
@@ -275,9 +276,13 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     return (await this.controller('admit', 'AdmitJob', { jobId }, origin)).state;
   }
 
-  private reserve(origin: Origin, jobId: string, cores: number): Promise<unknown> {
+  private reserve(
+    origin: Origin,
+    jobId: string,
+    held: ReturnType<typeof reservationOf>,
+  ): Promise<unknown> {
     return this.onTenant(origin, {
-      command: { type: 'ReserveJobCapacity', data: { id: origin.tenant, jobId, cores } },
+      command: { type: 'ReserveJobCapacity', data: { id: origin.tenant, jobId, ...held } },
     });
   }
 

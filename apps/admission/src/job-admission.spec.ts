@@ -1,6 +1,6 @@
 import { ErrorCodes } from '@gantry/contracts';
 import { JOB_STATES } from '@gantry/domain';
-import { coresOf, nextAdmissionStep, refusalOfRejectedJob } from './job-admission';
+import { nextAdmissionStep, refusalOfRejectedJob, reservationOf } from './job-admission';
 
 describe('nextAdmissionStep', () => {
   it.each([
@@ -27,9 +27,13 @@ describe('nextAdmissionStep', () => {
   });
 });
 
-describe('coresOf', () => {
-  it('is cpu per node times nodes', () => {
-    expect(coresOf({ nodes: 3, resources: { cpu: 2.5, memoryMiB: 1 } as never })).toBe(7.5);
+describe('reservationOf', () => {
+  it('holds every node of the gang: per-node resources times nodes', () => {
+    expect(reservationOf({ nodes: 3, resources: { cpu: 2.5, memoryMiB: 512, gpu: 2 } })).toEqual({
+      cores: 7.5,
+      memoryMiB: 1536,
+      gpus: 6,
+    });
   });
 });
 

@@ -34,8 +34,14 @@ export const nextAdmissionStep = (state: JobStateName): AdmissionStep => {
 };
 
 /** The cores a job holds while it counts: cpu per node times its nodes (B2). */
-export const coresOf = (spec: Pick<JobSpec, 'nodes' | 'resources'>): number =>
-  spec.resources.cpu * spec.nodes;
+/** What a job holds against its tenant's quotas while it is reserved: per-node resources x nodes. */
+export const reservationOf = (
+  spec: Pick<JobSpec, 'nodes' | 'resources'>,
+): { cores: number; memoryMiB: number; gpus: number } => ({
+  cores: spec.resources.cpu * spec.nodes,
+  memoryMiB: spec.resources.memoryMiB * spec.nodes,
+  gpus: spec.resources.gpu * spec.nodes,
+});
 
 /** What a REJECTED job answers, every time it is asked: the refusal it got, with its id. */
 export const refusalOfRejectedJob = (

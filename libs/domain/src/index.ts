@@ -52,5 +52,6 @@ export {
   usageOf,
   type QuotaDimension,
   type QuotaRefusal,
+  type Reservation,
   type Usage,
 } from './tenant/tenant-usage';

@@ -42,6 +42,8 @@ export const ReserveJobCapacity = defineMessage(
     id: TenantIdSchema,
     jobId: JobIdField,
     cores: z.number().nonnegative().max(100_000_000),
+    memoryMiB: z.number().int().nonnegative().max(1_000_000_000_000).default(0),
+    gpus: z.number().int().nonnegative().max(100_000_000).default(0),
   }),
 );
 export const ReleaseJobCapacity = defineMessage(

@@ -77,14 +77,17 @@ export const ApiKeyRevoked = defineMessage('ApiKeyRevoked', 1, ApiKeyRevokedData
 /**
  * Usage (FEATURES.md B2): a job's share of the tenant's quotas, held from admission until the job
  * ends. The tenant's usage is the sum over its reserved jobs, decided on this stream so that
- * optimistic concurrency makes racing admissions see each other. `cores` is the job's
- * `resources.cpu x nodes`; each reserved job counts one against `concurrentJobs`.
+ * optimistic concurrency makes racing admissions see each other. `cores`, `memoryMiB` and `gpus`
+ * are the job's per-node resources x nodes; each reserved job counts one against `concurrentJobs`.
+ * Memory and GPUs were added after the first reservations were recorded: absent, they read as 0.
  */
 const ReservedJobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
 export const JobCapacityReservedData = z.strictObject({
   id: TenantIdSchema,
   jobId: ReservedJobId,
   cores: z.number().nonnegative(),
+  memoryMiB: z.number().int().nonnegative().default(0),
+  gpus: z.number().int().nonnegative().default(0),
   reservedAt: Timestamp,
 });
 export const JobCapacityReserved = defineMessage('JobCapacityReserved', 1, JobCapacityReservedData);

@@ -29,9 +29,9 @@ const created = (quotas: TenantQuotas): TenantEvent => ({
     createdAt: T0,
   },
 });
-const reserved = (jobId: string, cores: number): TenantEvent => ({
+const reserved = (jobId: string, cores: number, memoryMiB = 0, gpus = 0): TenantEvent => ({
   type: 'JobCapacityReserved',
-  data: { id: 'acme', jobId, cores, reservedAt: T0 },
+  data: { id: 'acme', jobId, cores, memoryMiB, gpus, reservedAt: T0 },
 });
 const released = (jobId: string): TenantEvent => ({
   type: 'JobCapacityReleased',
@@ -39,9 +39,11 @@ const released = (jobId: string): TenantEvent => ({
 });
 const given = (...events: TenantEvent[]): TenantState => foldTenant('acme', events);
 
-const reserve = (jobId: string, cores: number): TenantDecision => ({
-  command: { type: 'ReserveJobCapacity', data: { id: 'acme', jobId, cores } },
+const reserve = (jobId: string, cores: number, memoryMiB = 0, gpus = 0): TenantDecision => ({
+  command: { type: 'ReserveJobCapacity', data: { id: 'acme', jobId, cores, memoryMiB, gpus } },
 });
+const held = (cores: number, memoryMiB = 0, gpus = 0) => ({ cores, memoryMiB, gpus });
+const NOTHING_USED = { cores: 0, memoryMiB: 0, gpus: 0, concurrentJobs: 0 };
 const release = (jobId: string): TenantDecision => ({
   command: { type: 'ReleaseJobCapacity', data: { id: 'acme', jobId } },
 });
@@ -66,9 +68,38 @@ describe('tenant usage (B2)', () => {
       expect(decideTenant(state, reserve('b', 4), NOW)).toEqual([
         {
           type: 'JobCapacityReserved',
-          data: { id: 'acme', jobId: 'b', cores: 4, reservedAt: NOW.toISOString() },
+          data: {
+            id: 'acme',
+            jobId: 'b',
+            cores: 4,
+            memoryMiB: 0,
+            gpus: 0,
+            reservedAt: NOW.toISOString(),
+          },
         },
       ]);
+    });
+
+    it('guards memory and GPUs like cores, naming the dimension and its numbers', () => {
+      const state = given(
+        created({ memoryMiB: 10_240, gpus: 8, concurrentJobs: 100 }),
+        reserved('a', 1, 4_096, 4),
+      );
+      expect(refusalOf(state, reserve('b', 1, 5_120, 0)).details).toEqual({
+        dimension: 'memoryMiB',
+        usage: 4_096,
+        request: 5_120,
+        limit: 10_240,
+        threshold: 9_216,
+        jobId: 'b',
+      });
+      expect(refusalOf(state, reserve('c', 1, 1_024, 4)).details).toMatchObject({
+        dimension: 'gpus',
+        usage: 4,
+        request: 4,
+        limit: 8,
+      });
+      expect(decideTenant(state, reserve('d', 1, 1_024, 2), NOW)).toHaveLength(1);
     });
 
     it('refuses a job that would reach exactly 90 % of the cores, with the numbers', () => {
@@ -134,13 +165,18 @@ describe('tenant usage (B2)', () => {
         'cores',
       ],
     ])('checkQuotas: %s', (_case, quotas, total, dimension) => {
-      const refusal = checkQuotas(quotas, { cores: 0, concurrentJobs: 0 }, total);
+      const refusal = checkQuotas(quotas, NOTHING_USED, { ...NOTHING_USED, ...total });
       expect(refusal?.dimension ?? null).toBe(dimension);
     });
 
     it('computes thresholds without floating-point noise', () => {
       expect(thresholdOf(12)).toBe(10.8);
-      expect(usageOf({ a: 0.1, b: 0.2 })).toEqual({ cores: 0.3, concurrentJobs: 2 });
+      expect(usageOf({ a: held(0.1, 64), b: held(0.2, 32, 1) })).toEqual({
+        cores: 0.3,
+        memoryMiB: 96,
+        gpus: 1,
+        concurrentJobs: 2,
+      });
     });
 
     it('refuses a reservation for a tenant that does not exist', () => {
@@ -164,7 +200,7 @@ describe('tenant usage (B2)', () => {
         },
       ]);
       const after = given(created({ cores: 10 }), reserved('a', 4), reserved('b', 2), ...events);
-      expect(reservationsOf(after)).toEqual({ b: 2 });
+      expect(reservationsOf(after)).toEqual({ b: held(2) });
       expect(decideTenant(after, release('a'), NOW)).toEqual([]);
     });
 
@@ -191,7 +227,7 @@ describe('tenant usage (B2)', () => {
         data: { id: 'acme', quotas: { cores: 4 }, setAt: T0 },
       });
       const state = given(...events);
-      expect(reservationsOf(state)).toEqual({ live: 3 });
+      expect(reservationsOf(state)).toEqual({ live: held(3) });
       expect(JSON.parse(JSON.stringify(state))).toEqual(state);
       expect(refusalOf(state, reserve('next', 1)).details).toMatchObject({ usage: 3, limit: 4 });
     });

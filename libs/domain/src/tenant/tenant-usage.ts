@@ -8,11 +8,20 @@ import { ErrorCodes, GantryError, type TenantQuotas } from '@gantry/contracts';
  */
 export const QUOTA_GUARD_RATIO = 0.9;
 
-export type QuotaDimension = 'cores' | 'concurrentJobs';
+export type QuotaDimension = 'cores' | 'memoryMiB' | 'gpus' | 'concurrentJobs';
 
 export interface Usage {
   readonly cores: number;
+  readonly memoryMiB: number;
+  readonly gpus: number;
   readonly concurrentJobs: number;
+}
+
+/** What one job holds while it is reserved: its per-node resources times its nodes. */
+export interface Reservation {
+  readonly cores: number;
+  readonly memoryMiB: number;
+  readonly gpus: number;
 }
 
 export interface QuotaRefusal {
@@ -23,18 +32,24 @@ export interface QuotaRefusal {
   readonly threshold: number;
 }
 
-/** The usage of a set of reservations (job id -> cores). */
-export const usageOf = (reservations: Readonly<Record<string, number>>): Usage => {
-  const cores = Object.values(reservations);
-  // Rounded to micro-cores: fractional cpus summed in binary floating point drift otherwise.
-  const total = Math.round(cores.reduce((sum, c) => sum + c, 0) * 1e6) / 1e6;
-  return { cores: total, concurrentJobs: cores.length };
+/** The usage of a set of reservations (job id -> what it holds). */
+export const usageOf = (reservations: Readonly<Record<string, Reservation>>): Usage => {
+  const held = Object.values(reservations);
+  const sum = (pick: (r: Reservation) => number): number =>
+    held.reduce((total, r) => total + pick(r), 0);
+  return {
+    // Rounded to micro-cores: fractional cpus summed in binary floating point drift otherwise.
+    cores: Math.round(sum((r) => r.cores) * 1e6) / 1e6,
+    memoryMiB: sum((r) => r.memoryMiB),
+    gpus: sum((r) => r.gpus),
+    concurrentJobs: held.length,
+  };
 };
 
 /** 9/10 in integers first, so 0.9 x 12 is 10.8 and not 10.799999999999999. */
 export const thresholdOf = (limit: number): number => (limit * 9) / 10;
 
-const DIMENSIONS: readonly QuotaDimension[] = ['cores', 'concurrentJobs'];
+const DIMENSIONS: readonly QuotaDimension[] = ['cores', 'memoryMiB', 'gpus', 'concurrentJobs'];
 
 /** The first dimension the request would push to or past its line, or null when it fits. */
 export const checkQuotas = (
@@ -60,6 +75,8 @@ export const checkQuotas = (
 
 const UNITS: Readonly<Record<QuotaDimension, string>> = {
   cores: 'cores',
+  memoryMiB: 'MiB',
+  gpus: 'GPUs',
   concurrentJobs: 'concurrent jobs',
 };
 

@@ -10,7 +10,7 @@ import {
   type TenantQuotas,
 } from '@gantry/contracts';
 import { hashApiKeySecret, isWellFormedApiKeyMaterial, type ApiKeyMaterial } from './api-key';
-import { checkQuotas, quotaExceeded, usageOf } from './tenant-usage';
+import { checkQuotas, quotaExceeded, usageOf, type Reservation } from './tenant-usage';
 
 /**
  * The tenant aggregate (FEATURES.md B5, I1): a tenant's name, quotas and API keys, in the stream
@@ -40,7 +40,7 @@ export type TenantState =
       readonly keys: readonly TenantKey[];
       readonly createdAt: string;
       /** Job id -> the cores it holds, for every job admitted and not yet ended. */
-      readonly reservations: Readonly<Record<string, number>>;
+      readonly reservations: Readonly<Record<string, Reservation>>;
     };
 
 export const initialTenantState = (id: string): TenantState => ({ status: 'NONE', id });
@@ -108,7 +108,14 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
       return state.status === 'ACTIVE'
         ? {
             ...state,
-            reservations: { ...state.reservations, [event.data.jobId]: event.data.cores },
+            reservations: {
+              ...state.reservations,
+              [event.data.jobId]: {
+                cores: event.data.cores,
+                memoryMiB: event.data.memoryMiB,
+                gpus: event.data.gpus,
+              },
+            },
           }
         : state;
     case 'JobCapacityReleased': {
@@ -233,17 +240,22 @@ export const decideTenant = (
       return [{ type: 'ApiKeyRevoked', data: { id: state.id, keyId: key.keyId, revokedAt: at } }];
     }
     case 'ReserveJobCapacity': {
-      const { jobId, cores } = command.data;
+      const { jobId, cores, memoryMiB, gpus } = command.data;
       // A redelivered reservation: the job already holds its share.
       if (Object.hasOwn(state.reservations, jobId)) return [];
       if (!(cores >= 0)) throw invalid('a job reserves a non-negative number of cores', { cores });
       const refusal = checkQuotas(state.quotas, usageOf(state.reservations), {
         cores,
+        memoryMiB,
+        gpus,
         concurrentJobs: 1,
       });
       if (refusal) throw quotaExceeded(refusal, { jobId });
       return [
-        { type: 'JobCapacityReserved', data: { id: state.id, jobId, cores, reservedAt: at } },
+        {
+          type: 'JobCapacityReserved',
+          data: { id: state.id, jobId, cores, memoryMiB, gpus, reservedAt: at },
+        },
       ];
     }
     case 'ReleaseJobCapacity': {
