@@ -9,6 +9,8 @@ import { LogsController } from './logs.controller';
 import { LogsReadModel } from './logs.read-model';
 import { NodePoolsController } from './nodepools.controller';
 import { NodePoolsReadModel } from './nodepools.read-model';
+import { UsageController } from './usage.controller';
+import { UsageReadModel } from './usage.read-model';
 import { OpenApiController } from './openapi.controller';
 import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
 
@@ -23,6 +25,7 @@ export class GatewayModule {
         LogsController,
         FilesController,
         NodePoolsController,
+        UsageController,
         OpenApiController,
       ],
       providers: [
@@ -30,6 +33,7 @@ export class GatewayModule {
         { provide: JobsReadModel, useFactory: () => new JobsReadModel(deps.pool) },
         { provide: LogsReadModel, useFactory: () => new LogsReadModel(deps.pool) },
         { provide: NodePoolsReadModel, useFactory: () => new NodePoolsReadModel(deps.pool) },
+        { provide: UsageReadModel, useFactory: () => new UsageReadModel(deps.pool) },
         Authenticator,
         CommandSender,
       ],

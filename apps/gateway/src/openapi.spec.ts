@@ -16,6 +16,7 @@ describe('the OpenAPI document', () => {
       '/v1/jobs/{id}/events',
       '/v1/jobs/{id}/logs',
       '/v1/nodepools',
+      '/v1/usage',
     ]);
   });
 

@@ -1,6 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodType } from 'zod';
 import { NodePoolsSchema } from './nodepools.schemas';
+import { UsageSchema } from './usage.schemas';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import {
   CancelJobBodySchema,
@@ -207,6 +208,16 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     security,
     responses: {
       200: json(NodePoolsSchema.meta({ id: 'NodePools' }), 'every pool'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/usage',
+    summary: "The caller's usage against each quota, with the 90 % line and the headroom left",
+    security,
+    responses: {
+      200: json(UsageSchema, 'usage per dimension'),
       ...tenantErrors,
     },
   });

@@ -284,6 +284,42 @@ describe('quotas', () => {
     }, 'the rejected job');
     expect(rejected['id']).toBe(problem['jobId']);
   });
+
+  it('shows usage against every quota, and gives it back when the job ends', async () => {
+    const tenantKey = await createTenant(uniqueName('usage').replace(/_/g, '-').toLowerCase(), {
+      cores: 10,
+      memoryMiB: 4096,
+      concurrentJobs: 10,
+    });
+    const job = (
+      await submit(aSpec({ nodes: 2, resources: { cpu: 1.5, memoryMiB: 512 } }), tenantKey)
+    ).json<{ id: string }>();
+    const usage = await eventually(async () => {
+      const res = await call('GET', '/v1/usage', { key: tenantKey });
+      expect(res.statusCode).toBe(200);
+      const body = res.json<{ dimensions: Record<string, Record<string, number | null>> }>();
+      return body.dimensions['cores']!['used'] === 3 ? body : undefined;
+    }, 'the reservation in the usage');
+    expect(usage.dimensions).toEqual({
+      cores: { limit: 10, used: 3, threshold: 9, headroom: 6 },
+      memoryMiB: { limit: 4096, used: 1024, threshold: 3686.4, headroom: 2662.4 },
+      gpus: { limit: null, used: 0, threshold: null, headroom: null },
+      concurrentJobs: { limit: 10, used: 1, threshold: 9, headroom: 8 },
+    });
+
+    expect((await call('POST', `/v1/jobs/${job.id}/cancel`, { key: tenantKey })).statusCode).toBe(
+      200,
+    );
+    await eventually(async () => {
+      const res = await call('GET', '/v1/usage', { key: tenantKey });
+      const body = res.json<{ dimensions: Record<string, Record<string, number | null>> }>();
+      return body.dimensions['concurrentJobs']!['used'] === 0 &&
+        body.dimensions['cores']!['used'] === 0
+        ? true
+        : undefined;
+    }, 'the usage to return to zero');
+    expect((await call('GET', '/v1/usage')).statusCode).toBe(401);
+  });
 });
 
 describe('tenancy', () => {

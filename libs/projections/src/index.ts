@@ -38,6 +38,7 @@ export {
 export {
   API_KEYS_TABLE,
   TENANT_DIRECTORY_TABLE,
+  TENANT_RESERVATIONS_TABLE,
   isTenantEvent,
   projectTenantDirectory,
   tenantDirectoryProjection,

@@ -144,9 +144,41 @@ export class CreateTenantDirectory1763910000003 implements MigrationInterface {
   }
 }
 
+/**
+ * Tenant usage (FEATURES.md B4): one row per reserved job, released or not. A tenant's usage is the
+ * sum over its unreleased rows; released rows stay, the history a burndown is drawn from.
+ */
+export class CreateTenantReservations1763910000400 implements MigrationInterface {
+  name = 'CreateTenantReservations1763910000400';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      CREATE TABLE tenant_reservations (
+        tenant       text NOT NULL,
+        job_id       text NOT NULL,
+        cores        double precision NOT NULL,
+        memory_mib   bigint NOT NULL,
+        gpus         integer NOT NULL,
+        reserved_at  timestamptz NOT NULL,
+        released_at  timestamptz,
+        last_version integer NOT NULL,
+        PRIMARY KEY (tenant, job_id)
+      )`);
+    // What /v1/usage sums: the tenant's live reservations only.
+    await queryRunner.query(
+      'CREATE INDEX tenant_reservations_live ON tenant_reservations (tenant) WHERE released_at IS NULL',
+    );
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query('DROP TABLE tenant_reservations');
+  }
+}
+
 export const projectionMigrations = [
   CreateProjectionBookkeeping1763910000000,
   CreateJobSummary1763910000001,
   AddJobSummaryLifecycle1763910000002,
   CreateTenantDirectory1763910000003,
+  CreateTenantReservations1763910000400,
 ];

@@ -5,6 +5,7 @@ import {
   API_KEYS_TABLE,
   projectTenantDirectory,
   TENANT_DIRECTORY_TABLE,
+  TENANT_RESERVATIONS_TABLE,
   tenantDirectoryProjection,
 } from './tenant-directory.projection';
 
@@ -117,6 +118,35 @@ describe('tenant_directory projection', () => {
     ]);
   });
 
+  it('keeps a row per reserved job and stamps it when released (usage, B4)', () => {
+    const reserved: TenantEvent = {
+      type: 'JobCapacityReserved',
+      data: { id: 'acme', jobId: 'j1', cores: 2.5, memoryMiB: 1024, gpus: 1, reservedAt: T(5) },
+    };
+    const released: TenantEvent = {
+      type: 'JobCapacityReleased',
+      data: { id: 'acme', jobId: 'j1', releasedAt: T(9) },
+    };
+    expect(projectTenantDirectory(envelope(reserved, 5))).toEqual([
+      {
+        kind: 'upsert',
+        table: TENANT_RESERVATIONS_TABLE.name,
+        key: { tenant: 'acme', job_id: 'j1' },
+        version: 5,
+        values: { cores: 2.5, memory_mib: 1024, gpus: 1, reserved_at: T(5), released_at: null },
+      },
+    ]);
+    expect(projectTenantDirectory(envelope(released, 6))).toEqual([
+      {
+        kind: 'update',
+        table: TENANT_RESERVATIONS_TABLE.name,
+        key: { tenant: 'acme', job_id: 'j1' },
+        version: 6,
+        set: { released_at: T(9) },
+      },
+    ]);
+  });
+
   it('keys rows by the tenant in the data and ignores events of other aggregates', () => {
     const ops = projectTenantDirectory(envelope(created, 1, '_system'));
     expect(ops[0]!.key).toEqual({ tenant: 'acme' });
@@ -131,8 +161,22 @@ describe('tenant_directory projection', () => {
 
   it('only writes declared columns of its declared tables', () => {
     const tables = new Map(tenantDirectoryProjection.tables.map((t) => [t.name, t]));
-    expect([...tables.keys()]).toEqual([TENANT_DIRECTORY_TABLE.name, API_KEYS_TABLE.name]);
-    for (const op of projectTenantDirectory(envelope(created, 1)))
-      expect(() => opToSql(op, tables.get(op.table)!)).not.toThrow();
+    expect([...tables.keys()]).toEqual([
+      TENANT_DIRECTORY_TABLE.name,
+      API_KEYS_TABLE.name,
+      TENANT_RESERVATIONS_TABLE.name,
+    ]);
+    const reserved: TenantEvent = {
+      type: 'JobCapacityReserved',
+      data: { id: 'acme', jobId: 'j1', cores: 1, memoryMiB: 64, gpus: 0, reservedAt: T(2) },
+    };
+    const released: TenantEvent = {
+      type: 'JobCapacityReleased',
+      data: { id: 'acme', jobId: 'j1', releasedAt: T(3) },
+    };
+    const ops = [created, reserved, released].flatMap((event, i) =>
+      projectTenantDirectory(envelope(event, i + 1)),
+    );
+    for (const op of ops) expect(() => opToSql(op, tables.get(op.table)!)).not.toThrow();
   });
 });

@@ -27,6 +27,22 @@ export const API_KEYS_TABLE: ProjectionTable = {
   versionColumn: 'last_version',
 };
 
+export const TENANT_RESERVATIONS_TABLE: ProjectionTable = {
+  name: 'tenant_reservations',
+  key: ['tenant', 'job_id'],
+  columns: [
+    'tenant',
+    'job_id',
+    'cores',
+    'memory_mib',
+    'gpus',
+    'reserved_at',
+    'released_at',
+    'last_version',
+  ],
+  versionColumn: 'last_version',
+};
+
 type EnvelopeOf<E> =
   E extends DomainEvent<infer TType, infer TData> ? EventEnvelope<TType, TData> : never;
 export type TenantEventEnvelope = EnvelopeOf<TenantEvent>;
@@ -107,10 +123,35 @@ export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => 
           set: { revoked_at: event.data.revokedAt },
         },
       ];
-    case 'JobCapacityReserved':
+    // Usage (B4) as admission decided it: a row per reserved job, stamped when released.
+    case 'JobCapacityReserved': {
+      const { jobId, cores, memoryMiB, gpus, reservedAt } = event.data;
+      return [
+        {
+          kind: 'upsert',
+          table: TENANT_RESERVATIONS_TABLE.name,
+          key: { tenant, job_id: jobId },
+          version,
+          values: {
+            cores,
+            memory_mib: memoryMiB,
+            gpus,
+            reserved_at: reservedAt,
+            released_at: null,
+          },
+        },
+      ];
+    }
     case 'JobCapacityReleased':
-      // Usage (B2) is admission's to decide; the directory shows names, quotas and keys.
-      return [];
+      return [
+        {
+          kind: 'update',
+          table: TENANT_RESERVATIONS_TABLE.name,
+          key: { tenant, job_id: event.data.jobId },
+          version,
+          set: { released_at: event.data.releasedAt },
+        },
+      ];
     default: {
       const unhandled: never = event;
       throw new Error(`tenant_directory has no case for ${(unhandled as EventEnvelope).type}`);
@@ -121,6 +162,6 @@ export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => 
 export const tenantDirectoryProjection: ProjectionDefinition = {
   name: 'tenant_directory',
   aggregates: ['tenant'],
-  tables: [TENANT_DIRECTORY_TABLE, API_KEYS_TABLE],
+  tables: [TENANT_DIRECTORY_TABLE, API_KEYS_TABLE, TENANT_RESERVATIONS_TABLE],
   project: projectTenantDirectory,
 };
