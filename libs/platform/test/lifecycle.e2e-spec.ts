@@ -311,4 +311,35 @@ describe('the job lifecycle on two agents', () => {
 
     await platform.restartAgent(victim);
   });
+
+  it("gives back every job's usage once, however it ended: usage is zero when nothing runs", async () => {
+    const failing = await Promise.all([
+      // The retry budget spent: DEAD_LETTER.
+      tenant.submit({
+        command: ['sh', '-c', 'exit 7'],
+        resources: { cpu: 1, memoryMiB: 64 },
+        retry: { maxAttempts: 1 },
+      }),
+      // A code the spec says not to retry: FAILED at once.
+      tenant.submit({
+        command: ['sh', '-c', 'exit 9'],
+        resources: { cpu: 1, memoryMiB: 64 },
+        retry: { nonRetryableExitCodes: [9] },
+      }),
+    ]);
+    const ended = await Promise.all(
+      failing.map((reply) => tenant.waitForJob(reply.body.id, undefined, 60_000)),
+    );
+    expect(ended.map((job) => job.state)).toEqual(['DEAD_LETTER', 'FAILED']);
+    // Successes, a cancel, a killed agent's job and these two failures all ran above.
+    const usage = await eventually('the usage to return to zero', async () => {
+      const reply = await tenant.call<{ dimensions: Record<string, { used: number }> }>(
+        'GET',
+        '/v1/usage',
+      );
+      const used = Object.values(reply.body.dimensions).map((d) => d.used);
+      return used.every((u) => u === 0) ? reply.body : undefined;
+    });
+    expect(usage.dimensions['concurrentJobs']!.used).toBe(0);
+  });
 });
