@@ -1,6 +1,13 @@
-import { Body, Controller, Headers, HttpCode, Inject, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Inject, Param, Post, Put, Req } from '@nestjs/common';
 import { type FastifyRequest } from 'fastify';
-import { ErrorCodes, GantryError, SYSTEM_TENANT, TenantIdSchema } from '@gantry/contracts';
+import {
+  ErrorCodes,
+  GantryError,
+  SYSTEM_TENANT,
+  TenantIdSchema,
+  TenantQuotasSchema,
+  type TenantQuotas,
+} from '@gantry/contracts';
 import { Authenticator } from './authenticator';
 import { untilVisible } from './read-your-writes';
 import { CommandSender } from './commands';
@@ -64,5 +71,32 @@ export class AdminController {
     );
     await untilVisible(() => this.auth.isKnown(reply.apiKey));
     return { id: reply.id, apiKey: reply.apiKey };
+  }
+
+  /**
+   * Replaces the tenant's quotas as a whole (B5): a dimension left out has no limit. Recorded as
+   * an event with the admin as its actor; admissions decided after it see the new limits.
+   */
+  @Put('tenants/:id/quotas')
+  @HttpCode(200)
+  async setQuotas(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; quotas: TenantQuotas }> {
+    this.auth.admin(authorization);
+    if (!TenantIdSchema.safeParse(id).success) {
+      throw new GantryError(ErrorCodes.NOT_FOUND, 'no such tenant');
+    }
+    const quotas = parseInput(TenantQuotasSchema, body, 'the quotas');
+    await this.commands.send(
+      'admission',
+      'set-quotas',
+      'SetTenantQuotas',
+      { id, quotas },
+      { tenant: SYSTEM_TENANT, actor: 'admin', correlationId: req.id },
+    );
+    return { id, quotas };
   }
 }

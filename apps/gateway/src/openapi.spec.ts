@@ -8,6 +8,7 @@ describe('the OpenAPI document', () => {
     expect(Object.keys(doc.paths ?? {}).sort()).toEqual([
       '/v1/admin/tenants',
       '/v1/admin/tenants/{id}/keys',
+      '/v1/admin/tenants/{id}/quotas',
       '/v1/files',
       '/v1/files/{id}',
       '/v1/jobs',

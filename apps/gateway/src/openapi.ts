@@ -1,5 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodType } from 'zod';
+import { TenantQuotasSchema } from '@gantry/contracts';
 import { NodePoolsSchema } from './nodepools.schemas';
 import { UsageSchema } from './usage.schemas';
 import { PROBLEM_CONTENT_TYPE } from './problem';
@@ -219,6 +220,29 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     responses: {
       200: json(UsageSchema, 'usage per dimension'),
       ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'put',
+    path: '/v1/admin/tenants/{id}/quotas',
+    summary: "Replace a tenant's quotas (admin); a dimension left out has no limit",
+    security,
+    request: {
+      params: z.object({ id: z.string() }),
+      body: {
+        required: true,
+        ...json(TenantQuotasSchema.meta({ id: 'TenantQuotas' }), 'the quotas'),
+      },
+    },
+    responses: {
+      200: json(
+        z.object({ id: z.string(), quotas: TenantQuotasSchema }),
+        'the quotas now in force',
+      ),
+      400: problem('invalid quotas'),
+      401: problem('not the admin token'),
+      404: problem('no such tenant'),
+      503: problem('admission did not answer in time'),
     },
   });
   registry.registerPath({

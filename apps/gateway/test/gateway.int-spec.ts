@@ -42,7 +42,7 @@ interface Reply {
 }
 
 const call = async (
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT',
   url: string,
   options: {
     key?: string | null;
@@ -283,6 +283,33 @@ describe('quotas', () => {
       return job.statusCode === 200 && job.json()['state'] === 'REJECTED' ? job.json() : undefined;
     }, 'the rejected job');
     expect(rejected['id']).toBe(problem['jobId']);
+  });
+
+  it('lets the admin replace the quotas, and admission decides on the new ones', async () => {
+    const id = uniqueName('requota').replace(/_/g, '-').toLowerCase();
+    const tenantKey = await createTenant(id, { cores: 100 });
+    const job = aSpec({ resources: { cpu: 8, memoryMiB: 64 } });
+    expect((await submit(job, tenantKey)).statusCode).toBe(201);
+
+    const refused = await call('PUT', `/v1/admin/tenants/${id}/quotas`, {
+      key: tenantKey,
+      body: { cores: 10 },
+    });
+    expectProblem(refused, 401, 'UNAUTHENTICATED');
+    expectProblem(
+      await call('PUT', `/v1/admin/tenants/${id}/quotas`, { key: ADMIN_TOKEN, body: { cpus: 10 } }),
+      400,
+    );
+    const set = await call('PUT', `/v1/admin/tenants/${id}/quotas`, {
+      key: ADMIN_TOKEN,
+      body: { cores: 10 },
+    });
+    expect({ status: set.statusCode, body: set.json() }).toEqual({
+      status: 200,
+      body: { id, quotas: { cores: 10 } },
+    });
+    // 8 cores held + 8 more would pass 90 % of the new 10.
+    expectProblem(await submit(job, tenantKey), 422, 'QUOTA_EXCEEDED');
   });
 
   it('shows usage against every quota, and gives it back when the job ends', async () => {
