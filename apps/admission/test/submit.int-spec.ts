@@ -155,6 +155,7 @@ describe('admission.submit', () => {
     await createTenant('fits', { cores: 64, concurrentJobs: 100 });
     await createTenant('small', { cores: 10, concurrentJobs: 100 });
     await createTenant('burst', { concurrentJobs: 12 });
+    await createTenant('crowd', { cores: 56 });
     await createTenant('cycle', { cores: 10 });
     await createTenant('unlimited', {});
   });
@@ -259,6 +260,27 @@ describe('admission.submit', () => {
     });
     expect(await tenantEvents('burst', 'JobCapacityReserved')).toHaveLength(10);
   }, 60_000);
+
+  it('admits exactly 50 of 200 racing submissions for a quota that fits 50, across two replicas', async () => {
+    // cores 56: the 90 % line is 50.4, so fifty 1-core jobs fit and the 51st would pass it.
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        submit('crowd', 1).then(
+          (reply) => reply.state,
+          (err: { code: string }) => err.code,
+        ),
+      ),
+    );
+    const count = (what: string) => outcomes.filter((o) => o === what).length;
+    expect({ queued: count('QUEUED'), refused: count('QUOTA_EXCEEDED') }).toEqual({
+      queued: 50,
+      refused: 150,
+    });
+    const reserved = await tenantEvents('crowd', 'JobCapacityReserved');
+    expect(reserved).toHaveLength(50);
+    // Fifty different submissions, one reservation each: none was reserved twice.
+    expect(new Set(reserved.map((e) => e.data['jobId'])).size).toBe(50);
+  }, 180_000);
 
   it('releases a job’s capacity once when it ends, and a redelivery releases nothing more', async () => {
     const { jobId } = await submit('cycle', 8);
