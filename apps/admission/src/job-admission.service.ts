@@ -36,6 +36,8 @@ import {
 import {
   CommandProcessor,
   commandContextOf,
+  type BatchItem,
+  type CommandContext,
   type Decider,
   type PostgresEventStore,
 } from '@gantry/event-store';
@@ -90,6 +92,17 @@ const TENANT_SNAPSHOT = { every: 64, schemaVersion: 2 } as const;
 /** Enough for a burst of one tenant's submissions to get through on other replicas' heels. */
 const RESERVE_MAX_ATTEMPTS = 30;
 const MAX_STEPS = 6;
+/** Decisions per append on one tenant's stream. */
+const MAX_TENANT_BATCH = 256;
+
+interface TenantBatch {
+  readonly waiting: {
+    readonly item: BatchItem<TenantDecision>;
+    readonly resolve: (value: unknown) => void;
+    readonly reject: (reason: unknown) => void;
+  }[];
+  draining: boolean;
+}
 
 /**
  * The submit path (B2): the controller makes the job PENDING, the tenant's stream decides whether
@@ -100,8 +113,8 @@ const MAX_STEPS = 6;
 @Injectable()
 export class JobAdmissionService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly processor: CommandProcessor;
-  /** One tenant's reservations in this process one at a time: racing here would only retry. */
-  private readonly tenantQueues = new Map<string, Promise<unknown>>();
+  /** Per tenant, the decisions waiting for the stream (see onTenant). */
+  private readonly tenantBatches = new Map<string, TenantBatch>();
   private readonly tenantDecider = (
     id: string,
   ): Decider<TenantState, TenantDecision, TenantEvent> => ({
@@ -292,24 +305,50 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     });
   }
 
+  /**
+   * Every decision on a tenant's stream goes through its batch: while one append is in flight the
+   * next decisions gather, and go together in the next one. One commit for many submissions is
+   * what lets a busy tenant's admissions keep up; each still gets its own verdict.
+   */
   private onTenant(origin: Origin, decision: TenantDecision): Promise<unknown> {
     const { tenant } = origin;
-    const run = () =>
-      this.processor.handle(this.tenantDecider(tenant), streamIdOf('tenant', tenant), decision, {
-        tenant,
-        causationId: origin.causationId ?? `admission-${randomUUID()}`,
-        correlationId: origin.correlationId,
-        ...(origin.actor === undefined ? {} : { actor: origin.actor }),
-        ...(origin.traceparent === undefined ? {} : { traceparent: origin.traceparent }),
-      });
-    const previous = this.tenantQueues.get(tenant) ?? Promise.resolve();
-    const result = previous.then(run, run);
-    const tail = result.catch(() => undefined);
-    this.tenantQueues.set(tenant, tail);
-    void tail.then(() => {
-      if (this.tenantQueues.get(tenant) === tail) this.tenantQueues.delete(tenant);
+    const context: CommandContext = {
+      tenant,
+      causationId: origin.causationId ?? `admission-${randomUUID()}`,
+      correlationId: origin.correlationId,
+      ...(origin.actor === undefined ? {} : { actor: origin.actor }),
+      ...(origin.traceparent === undefined ? {} : { traceparent: origin.traceparent }),
+    };
+    return new Promise((resolve, reject) => {
+      let batch = this.tenantBatches.get(tenant);
+      if (!batch) {
+        batch = { waiting: [], draining: false };
+        this.tenantBatches.set(tenant, batch);
+      }
+      batch.waiting.push({ item: { command: decision, context }, resolve, reject });
+      if (!batch.draining) void this.drainTenant(tenant, batch);
     });
-    return result;
+  }
+
+  private async drainTenant(tenant: string, batch: TenantBatch): Promise<void> {
+    batch.draining = true;
+    while (batch.waiting.length > 0) {
+      const taken = batch.waiting.splice(0, MAX_TENANT_BATCH);
+      try {
+        const outcomes = await this.processor.handleBatch(
+          this.tenantDecider(tenant),
+          streamIdOf('tenant', tenant),
+          taken.map((w) => w.item),
+        );
+        outcomes.forEach((outcome, i) =>
+          outcome.ok ? taken[i]!.resolve(outcome) : taken[i]!.reject(outcome.error),
+        );
+      } catch (err) {
+        for (const waiter of taken) waiter.reject(err);
+      }
+    }
+    batch.draining = false;
+    this.tenantBatches.delete(tenant);
   }
 
   private async jobState(tenant: string, jobId: string): Promise<JobState> {

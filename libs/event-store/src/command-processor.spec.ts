@@ -331,6 +331,52 @@ describe('CommandProcessor', () => {
     expect(store.streams.get('counter-1')).toHaveLength(2);
   });
 
+  it('decides a batch in order, refuses only the commands that do not fit, and appends once', async () => {
+    const { store, processor } = setup();
+    store.seed('counter-1', 'acme', 2);
+    const outcomes = await processor.handleBatch(counter, 'counter-1', [
+      { command: { amount: 5, limit: 10 }, context: { ...context, causationId: 'c1' } },
+      { command: { amount: 5, limit: 10 }, context: { ...context, causationId: 'c2' } },
+      { command: { amount: 3, limit: 10 }, context: { ...context, causationId: 'c3' } },
+    ]);
+    expect(outcomes.map((o) => (o.ok ? o.appended.length : o.error.code))).toEqual([
+      1,
+      ErrorCodes.ILLEGAL_TRANSITION,
+      1,
+    ]);
+    expect(store.appendCalls).toBe(1);
+    const stream = store.streams.get('counter-1')!;
+    expect(stream.map((e) => [e.data['amount'], e.metadata.causationId])).toEqual([
+      [2, 'seed'],
+      [5, 'c1'],
+      [3, 'c3'],
+    ]);
+  });
+
+  it('decides the whole batch again when a rival wins the race', async () => {
+    const { store, processor } = setup();
+    store.rivals = [8];
+    const outcomes = await processor.handleBatch(counter, 'counter-1', [
+      { command: { amount: 3, limit: 10 }, context },
+      { command: { amount: 1, limit: 10 }, context },
+    ]);
+    // Against the rival's 8: the 3 no longer fits, the 1 still does.
+    expect(outcomes.map((o) => o.ok)).toEqual([false, true]);
+    expect(store.streams.get('counter-1')!.map((e) => e.data['amount'])).toEqual([8, 1]);
+  });
+
+  it('refuses a batch that mixes tenants', async () => {
+    const { processor } = setup();
+    expect(
+      await codeOf(
+        processor.handleBatch(counter, 'counter-1', [
+          { command: { amount: 1, limit: 10 }, context },
+          { command: { amount: 1, limit: 10 }, context: { ...context, tenant: 'globex' } },
+        ]),
+      ),
+    ).toBe(ErrorCodes.VALIDATION_FAILED);
+  });
+
   it('asks the store for snapshots only when the decider wants them', async () => {
     const { store, processor } = setup();
     await processor.handle(counter, 'counter-1', { amount: 1, limit: 100 }, context);

@@ -38,6 +38,17 @@ export interface Decider<S, C, E extends DomainEvent> {
   readonly snapshot?: { readonly every: number; readonly schemaVersion?: number };
 }
 
+/** One command of a batch, with who sent it. */
+export interface BatchItem<C> {
+  readonly command: C;
+  readonly context: CommandContext;
+}
+
+/** What became of one command of a batch: its events, or its refusal. */
+export type BatchOutcome =
+  | { readonly ok: true; readonly appended: readonly EventEnvelope[] }
+  | { readonly ok: false; readonly error: GantryError };
+
 /** Who asked, and under which piece of work: copied onto every event the command produces. */
 export interface CommandContext {
   readonly tenant: string;
@@ -171,6 +182,82 @@ export class CommandProcessor {
         appended.nextVersion,
       );
       return { state: next, version: appended.nextVersion, appended: appended.events };
+    }
+  }
+
+  /**
+   * Several commands to one stream, decided in order against the state each leaves and appended
+   * together: one round trip and one commit for all of them. For a hot stream (a tenant's, at
+   * every submission), it turns N commits that would queue behind each other into one. Each
+   * command gets its own outcome: a refusal (a GantryError) fails that command only, its events
+   * are not appended and the next command is decided as if it had not been sent. On a lost race
+   * the whole batch is decided again on the winner's events. All commands must come from one
+   * tenant: the stream's owner check is made once.
+   */
+  async handleBatch<S, C, E extends DomainEvent>(
+    decider: Decider<S, C, E>,
+    streamId: string,
+    items: readonly BatchItem<C>[],
+  ): Promise<BatchOutcome[]> {
+    const tenant = items[0]?.context.tenant;
+    if (tenant === undefined) return [];
+    if (items.some((item) => item.context.tenant !== tenant)) {
+      throw new GantryError(ErrorCodes.VALIDATION_FAILED, 'a batch is decided for one tenant', {
+        details: { streamId },
+      });
+    }
+    for (let attempt = 1; ; attempt += 1) {
+      const loaded = await this.load(decider, streamId);
+      const foreign = loaded.state.tenant !== null && loaded.state.tenant !== tenant;
+      let state = foreign ? decider.initialState() : loaded.state.state;
+      const version = foreign ? 0 : loaded.version;
+      const now = this.options.clock();
+      const outcomes: (BatchOutcome | 'decided')[] = [];
+      const counts: number[] = [];
+      const toAppend: NewEvent[] = [];
+      for (const item of items) {
+        let events: readonly E[];
+        try {
+          events = decider.decide(state, item.command, now);
+          if (events.length > 0 && foreign) {
+            throw new GantryError(ErrorCodes.NOT_FOUND, `${streamId} does not exist`, {
+              details: { streamId },
+            });
+          }
+        } catch (error) {
+          // A refusal belongs to its command; anything else is a fault of the whole batch.
+          if (!(error instanceof GantryError)) throw error;
+          outcomes.push({ ok: false, error });
+          counts.push(0);
+          continue;
+        }
+        state = events.reduce(decider.evolve, state);
+        toAppend.push(...events.map((event) => toNewEvent(event, item.context, now)));
+        outcomes.push('decided');
+        counts.push(events.length);
+      }
+      if (toAppend.length === 0) {
+        return outcomes.map((o) => (o === 'decided' ? { ok: true, appended: [] } : o));
+      }
+      let appended: AppendResult;
+      try {
+        appended = await this.store.append(streamId, version, toAppend);
+      } catch (err) {
+        if (!isStreamVersionConflict(err) || attempt >= this.maxAttempts) throw err;
+        await this.sleep(this.backoffMs(attempt));
+        continue;
+      }
+      const folded = appended.events.reduce(
+        (acc, envelope) => decider.evolve(acc, asDomainEvent<E>(envelope)),
+        loaded.state.state,
+      );
+      this.remember(streamId, { tenant, state: folded }, appended.nextVersion);
+      let next = 0;
+      return outcomes.map((outcome, i) => {
+        const taken = appended.events.slice(next, next + counts[i]!);
+        next += counts[i]!;
+        return outcome === 'decided' ? { ok: true, appended: taken } : outcome;
+      });
     }
   }
 
