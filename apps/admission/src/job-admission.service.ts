@@ -286,7 +286,8 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
       );
       throw err;
     }
-    return (await this.controller('admit', 'AdmitJob', { jobId }, origin)).state;
+    // Nothing to wait for yet (dependencies come with steps): admitted and queued in one append.
+    return (await this.controller('admit', 'AdmitJob', { jobId, andQueue: true }, origin)).state;
   }
 
   private reserve(

@@ -26,7 +26,15 @@ export const SubmitJob = defineMessage(
   1,
   z.strictObject({ spec: JobSpecSchema, idempotencyKey: z.string().min(1).max(256).nullable() }),
 );
-export const AdmitJob = defineMessage('AdmitJob', 1, z.strictObject({ jobId: JobIdField }));
+/**
+ * `andQueue`: a job with nothing to wait for goes on to the queue in the same decision, one
+ * append instead of two for the common case; the job's history is the same two facts.
+ */
+export const AdmitJob = defineMessage(
+  'AdmitJob',
+  1,
+  z.strictObject({ jobId: JobIdField, andQueue: z.boolean().optional() }),
+);
 export const RejectJob = defineMessage(
   'RejectJob',
   1,

@@ -358,6 +358,16 @@ describe('then events, in full', () => {
     ]);
   });
 
+  it('admits and queues in one decision when asked to, the same two facts in order', () => {
+    const given = aJob('j-1').submitted();
+    expect(
+      decideAfter(given, { type: 'AdmitJob', data: { jobId: 'j-1', andQueue: true } }),
+    ).toEqual([
+      { type: 'JobAdmitted', data: { jobId: 'j-1', admittedAt: NOW.toISOString() } },
+      { type: 'JobQueued', data: { jobId: 'j-1', queuedAt: NOW.toISOString() } },
+    ]);
+  });
+
   it('a lease records attempt, epoch, the gang by rank and the expiry', () => {
     const given = aJob().withNodes(2).submitted().admitted().queued();
     const gang = [

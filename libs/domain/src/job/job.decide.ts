@@ -58,7 +58,12 @@ export const decide = (state: JobState, command: JobCommand, now: Date): JobEven
   switch (command.type) {
     case 'AdmitJob':
       requireState(job, command.type, ['PENDING']);
-      return [{ type: 'JobAdmitted', data: { jobId, admittedAt: at } }];
+      return command.data.andQueue
+        ? [
+            { type: 'JobAdmitted', data: { jobId, admittedAt: at } },
+            { type: 'JobQueued', data: { jobId, queuedAt: at } },
+          ]
+        : [{ type: 'JobAdmitted', data: { jobId, admittedAt: at } }];
 
     case 'RejectJob': {
       requireState(job, command.type, ['PENDING']);
