@@ -1,1 +1,7 @@
 export * from './placement';
+export * from './core/types';
+export * from './core/core';
+export * from './core/affinity';
+export { seededHash } from './core/heap';
+export * from './sim/simulator';
+export * from './sim/random';
