@@ -58,6 +58,8 @@ export interface Platform {
   /** Starts an agent that was stopped or killed, with the same node id and settings. */
   restartAgent(nodeId: string): Promise<ServiceProcess>;
   startAgent(spec: AgentSpec): Promise<ServiceProcess>;
+  /** Starts a service again (SIGKILLed or stopped first if it still runs) and waits until it is ready. */
+  restartService(name: PlatformService): Promise<ServiceProcess>;
   /** Every process, for failure messages: the tail of each one's output. */
   describe(): string;
   stop(): Promise<void>;
@@ -165,6 +167,13 @@ export const startPlatform = async (options: PlatformOptions): Promise<Platform>
       return startAgent(agent.spec);
     },
     startAgent,
+    restartService: async (name) => {
+      await services.get(name)?.kill();
+      const service = spawnService(name);
+      services.set(name, service);
+      await service.waitFor(READY, timeoutMs);
+      return service;
+    },
     describe,
     stop,
   };

@@ -1,0 +1,531 @@
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'pg';
+import {
+  GatewayClient,
+  PLATFORM_SERVICES,
+  startPlatform,
+  type Platform,
+  type PlatformService,
+} from '@gantry/platform';
+import { WORKSPACE_ROOT } from '@gantry/testing';
+import {
+  judgeHistory,
+  percentiles,
+  seededRandom,
+  type JobVerdict,
+  type StoredEvent,
+} from './checks';
+import { startChaosServers, type ChaosServers } from './servers';
+
+/**
+ * The chaos run: its own servers, the whole platform as processes, a seeded workload submitted
+ * through the REST API while seeded faults are injected, then the checks over the event store.
+ */
+export interface ChaosOptions {
+  readonly jobs: number;
+  readonly faults: number;
+  readonly seed: number;
+  readonly agents?: number;
+  /** How long after the last fault every acknowledged job has to reach a terminal state. */
+  readonly drainMs?: number;
+  readonly log?: (line: string) => void;
+  /** Keep the servers' and agents' directories (for a post-mortem). */
+  readonly keepFiles?: boolean;
+}
+
+export type JobKind = 'single' | 'gang' | 'fail-first' | 'fail-first-gang';
+export type FaultKind =
+  | `kill-service:${PlatformService}`
+  | 'kill-agent'
+  | 'pause-agent'
+  | 'restart-nats'
+  | 'restart-postgres';
+
+export interface FaultRecord {
+  readonly kind: FaultKind;
+  readonly target: string;
+  /** Milliseconds since the run started. */
+  readonly at: number;
+  readonly recoveredAt?: number;
+  readonly error?: string;
+  /** For a lost node: when the scheduler declared it lost (NodeLost), ms after the fault. */
+  detectMs?: number;
+  /** For a lost node: the first AttemptFailed naming it, ms after the fault. */
+  attemptFailedMs?: number;
+  /** For a lost node: when the first job it lost was running again elsewhere, ms after the fault. */
+  runningAgainMs?: number;
+  /** For a paused agent whose attempts were failed: what it logged on finding itself fenced. */
+  fencedBy?: string;
+}
+
+export interface JobOutcome {
+  readonly index: number;
+  readonly kind: JobKind;
+  readonly id?: string;
+  /** Why it was never acknowledged (a 4xx), if so. */
+  readonly refused?: string;
+  readonly submitTries: number;
+  verdict?: JobVerdict;
+  apiState?: string;
+}
+
+export interface ChaosReport {
+  readonly seed: number;
+  readonly jobs: readonly JobOutcome[];
+  readonly faults: readonly FaultRecord[];
+  readonly durationMs: number;
+  readonly problems: {
+    readonly lost: readonly string[];
+    readonly illegal: readonly string[];
+    readonly doubleAssignment: readonly string[];
+    readonly notSucceeded: readonly string[];
+    readonly retryNotUsed: readonly string[];
+    readonly apiDisagrees: readonly string[];
+    readonly notFenced: readonly string[];
+    readonly faultErrors: readonly string[];
+    readonly refused: readonly string[];
+  };
+  readonly summary: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const FENCING = /"event":"(lease-lost|offer-fenced|kill-fenced|command-refused|heartbeat-refused)"/;
+const RETRY = { maxAttempts: 8, initialBackoffSeconds: 1, maxBackoffSeconds: 2 };
+const NODE_LOST_MS = 10_000;
+
+const commandFor = (kind: JobKind, index: number, sleepSeconds: string): string[] => {
+  const body = `sleep ${sleepSeconds}; echo "chaos job ${index} rank $GANTRY_RANK attempt $GANTRY_ATTEMPT"`;
+  const failFirst = kind === 'fail-first' || kind === 'fail-first-gang';
+  return ['sh', '-c', failFirst ? `[ "$GANTRY_ATTEMPT" -gt 1 ] || exit 3; ${body}` : body];
+};
+
+interface PlannedJob {
+  readonly index: number;
+  readonly kind: JobKind;
+  readonly spec: Record<string, unknown>;
+}
+
+const planJobs = (count: number, random: () => number): PlannedJob[] =>
+  Array.from({ length: count }, (_, index) => {
+    const roll = random();
+    const kind: JobKind =
+      roll < 0.45 ? 'single' : roll < 0.7 ? 'gang' : roll < 0.9 ? 'fail-first' : 'fail-first-gang';
+    const sleepSeconds = (0.1 + random() * 0.9).toFixed(2);
+    return {
+      index,
+      kind,
+      spec: {
+        name: `chaos-${index}-${kind}`,
+        nodes: kind === 'gang' || kind === 'fail-first-gang' ? 2 : 1,
+        resources: { cpu: 1, memoryMiB: 64 },
+        retry: RETRY,
+        command: commandFor(kind, index, sleepSeconds),
+      },
+    };
+  });
+
+const planFaults = (count: number, agents: number, random: () => number): FaultKind[] => {
+  const every: FaultKind[] = [
+    ...PLATFORM_SERVICES.map((s) => `kill-service:${s}` as const),
+    'kill-agent',
+    'pause-agent',
+    'restart-nats',
+    'restart-postgres',
+  ];
+  const kinds = [...every];
+  while (kinds.length < count) kinds.push(every[Math.floor(random() * every.length)]!);
+  // Fisher-Yates: every kind at least once (when count allows), in a seeded order.
+  for (let i = kinds.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [kinds[i], kinds[j]] = [kinds[j]!, kinds[i]!];
+  }
+  void agents;
+  return kinds.slice(0, Math.max(count, 0));
+};
+
+/** A 201 (or 200 for a replayed key) is an acknowledgement; an error, a 5xx or a timeout is not. */
+const submitUntilAcknowledged = async (
+  gatewayUrl: string,
+  apiKey: string,
+  job: PlannedJob,
+  key: string,
+  deadline: number,
+): Promise<{ id?: string; refused?: string; tries: number }> => {
+  let tries = 0;
+  for (;;) {
+    tries += 1;
+    try {
+      const res = await fetch(`${gatewayUrl}/v1/jobs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body: JSON.stringify(job.spec),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await res.text();
+      if (res.status === 201 || res.status === 200) {
+        return { id: (JSON.parse(text) as { id: string }).id, tries };
+      }
+      if (res.status < 500 && res.status !== 408 && res.status !== 429) {
+        return { refused: `${res.status} ${text.slice(0, 300)}`, tries };
+      }
+    } catch {
+      // Connection refused, reset or timed out: not an acknowledgement; try again.
+    }
+    if (Date.now() > deadline) return { refused: `no acknowledgement after ${tries} tries`, tries };
+    await sleep(250 + Math.min(tries, 8) * 250);
+  }
+};
+
+const readHistories = async (
+  pool: Pool,
+  jobIds: readonly string[],
+): Promise<Map<string, StoredEvent[]>> => {
+  const result = await pool.query<{
+    stream_id: string;
+    stream_version: number;
+    type: string;
+    data: Record<string, unknown>;
+    occurred_at: Date;
+  }>(
+    `SELECT stream_id, stream_version, type, data, occurred_at FROM events
+      WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version`,
+    [jobIds.map((id) => `job-${id}`)],
+  );
+  const histories = new Map<string, StoredEvent[]>(jobIds.map((id) => [id, []]));
+  for (const row of result.rows) {
+    histories.get(row.stream_id.slice('job-'.length))?.push({
+      version: row.stream_version,
+      type: row.type,
+      data: row.data,
+      occurredAt: row.occurred_at,
+    });
+  }
+  return histories;
+};
+
+export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const random = seededRandom(options.seed);
+  const agentCount = options.agents ?? 3;
+  const nodes = Array.from({ length: agentCount }, (_, i) => `chaos-node-${i + 1}`);
+  log(
+    `chaos: seed ${options.seed} (replay with CHAOS_SEED=${options.seed}), ${options.jobs} jobs, ${options.faults} faults, ${agentCount} agents`,
+  );
+
+  const jobsPlan = planJobs(options.jobs, random);
+  const faultPlan = planFaults(options.faults, agentCount, random);
+  const gaps = faultPlan.map(() => 2_000 + Math.floor(random() * 4_000));
+  const downs = faultPlan.map(() => 500 + Math.floor(random() * 2_000));
+  const targets = faultPlan.map(() => random());
+
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-chaos-'));
+  // Postgres runs as the postgres user and jobs as an unprivileged one: both traverse this.
+  chmodSync(dir, 0o711);
+  const fencingLines: { process: string; at: number; line: string }[] = [];
+  let servers: ChaosServers | undefined;
+  let platform: Platform | undefined;
+  let pool: Pool | undefined;
+  const t0 = Date.now();
+  const since = () => Date.now() - t0;
+  const logDir = join(dir, 'logs');
+  mkdirSync(logDir);
+  try {
+    servers = await startChaosServers(dir, log);
+    platform = await startPlatform({
+      workspaceRoot: WORKSPACE_ROOT,
+      databaseUrl: servers.databaseUrl,
+      natsUrl: servers.natsUrl,
+      namespace: `chaos${options.seed}`,
+      adminToken: 'chaos-admin-token',
+      workRoot: join(dir, 'work'),
+      agents: nodes.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 4, memoryMiB: 4096 })),
+      onLine: (process, line) => {
+        // Every process's output, with the harness's clock, for the post-mortem of a failed run.
+        appendFileSync(join(logDir, `${process}.log`), `${Date.now() - t0} ${line}\n`);
+        if (process.startsWith('agent-') && FENCING.test(line)) {
+          fencingLines.push({ process, at: Date.now(), line });
+        }
+      },
+    });
+    const started = platform;
+    const admin = new GatewayClient(started.gatewayUrl, started.adminToken);
+    const apiKey = await admin.createTenant('chaos', { cores: 100_000, concurrentJobs: 100_000 });
+    log(`chaos: platform up after ${since()} ms`);
+
+    // The workload is spread over the time the faults are expected to take.
+    const runStart = Date.now();
+    const expectedFaultMs = faultPlan.length * 12_000 + 10_000;
+    const outcomes: JobOutcome[] = [];
+    let next = 0;
+    const submitter = async (): Promise<void> => {
+      for (;;) {
+        const job = jobsPlan[next];
+        next += 1;
+        if (!job) return;
+        const due = runStart + (job.index * expectedFaultMs) / Math.max(jobsPlan.length, 1);
+        if (due > Date.now()) await sleep(due - Date.now());
+        const ack = await submitUntilAcknowledged(
+          started.gatewayUrl,
+          apiKey,
+          job,
+          `chaos-${options.seed}-${job.index}`,
+          Date.now() + 180_000,
+        );
+        outcomes.push({
+          index: job.index,
+          kind: job.kind,
+          submitTries: ack.tries,
+          ...(ack.id ? { id: ack.id } : {}),
+          ...(ack.refused ? { refused: ack.refused } : {}),
+        });
+      }
+    };
+
+    const faults: FaultRecord[] = [];
+    const injector = async (): Promise<void> => {
+      for (const [i, kind] of faultPlan.entries()) {
+        await sleep(gaps[i]!);
+        const pick = <T>(list: readonly T[]): T => list[Math.floor(targets[i]! * list.length)]!;
+        const at = since();
+        let target = '';
+        try {
+          if (kind.startsWith('kill-service:')) {
+            const name = kind.slice('kill-service:'.length) as PlatformService;
+            target = name;
+            log(`chaos: +${at} ms kill -9 ${name}`);
+            await started.service(name).kill();
+            await sleep(downs[i]!);
+            await started.restartService(name);
+          } else if (kind === 'kill-agent') {
+            target = pick(nodes);
+            log(`chaos: +${at} ms kill -9 agent ${target}`);
+            await started.agent(target).kill();
+            // Down past the loss limit, so the scheduler has to detect it.
+            await sleep(NODE_LOST_MS + 2_000 + downs[i]!);
+            await started.restartAgent(target);
+          } else if (kind === 'pause-agent') {
+            target = pick(nodes);
+            log(`chaos: +${at} ms SIGSTOP agent ${target}`);
+            started.agent(target).signal('SIGSTOP');
+            await sleep(NODE_LOST_MS + 3_000 + downs[i]!);
+            started.agent(target).signal('SIGCONT');
+          } else if (kind === 'restart-nats') {
+            const signal = targets[i]! < 0.5 ? 'SIGTERM' : 'SIGKILL';
+            target = `nats-server (${signal})`;
+            log(`chaos: +${at} ms restart nats-server with ${signal}`);
+            await servers!.restartNats(downs[i]!, signal);
+          } else {
+            target = 'postgres';
+            log(`chaos: +${at} ms restart postgres (immediate stop)`);
+            await servers!.restartPostgres(downs[i]!);
+          }
+          faults.push({ kind, target, at, recoveredAt: since() });
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          log(`chaos: fault ${kind} ${target} failed: ${error}`);
+          faults.push({ kind, target, at, error });
+        }
+      }
+    };
+    await Promise.all([injector(), ...Array.from({ length: 6 }, submitter)]);
+    log(`chaos: faults done and ${outcomes.length} jobs submitted at +${since()} ms; draining`);
+
+    pool = new Pool({ connectionString: servers.databaseUrl, max: 2 });
+    pool.on('error', () => undefined);
+    const acknowledged = outcomes.filter((o) => o.id !== undefined);
+    const ids = acknowledged.map((o) => o.id!);
+    const drainDeadline = Date.now() + (options.drainMs ?? 180_000);
+    let histories = new Map<string, StoredEvent[]>();
+    for (;;) {
+      try {
+        histories = await readHistories(pool, ids);
+        const open = ids.filter((id) => !judgeHistory(histories.get(id) ?? []).terminal);
+        if (open.length === 0 || Date.now() > drainDeadline) break;
+      } catch {
+        // Postgres may still be recovering.
+      }
+      await sleep(1_000);
+    }
+    log(`chaos: drained at +${since()} ms`);
+
+    for (const outcome of acknowledged) {
+      outcome.verdict = judgeHistory(histories.get(outcome.id!) ?? []);
+    }
+    // The read model the API serves must converge on the event store.
+    const tenant = admin.as(apiKey);
+    const convergeDeadline = Date.now() + 30_000;
+    for (const outcome of acknowledged) {
+      for (;;) {
+        const reply = await tenant
+          .call<{ state: string }>('GET', `/v1/jobs/${outcome.id}`)
+          .catch(() => undefined);
+        outcome.apiState = reply?.status === 200 ? reply.body.state : `http ${reply?.status}`;
+        if (outcome.apiState === outcome.verdict!.state || Date.now() > convergeDeadline) break;
+        await sleep(250);
+      }
+    }
+
+    await measureNodeLoss(pool, faults, histories, t0, fencingLines);
+    const report = buildReport(options.seed, outcomes, faults, since(), histories);
+    log(report.summary);
+    return report;
+  } catch (err) {
+    if (platform) log(platform.describe());
+    throw err;
+  } finally {
+    await pool?.end().catch(() => undefined);
+    await platform?.stop().catch(() => undefined);
+    await servers?.stop().catch(() => undefined);
+    if (options.keepFiles) log(`chaos: files kept in ${dir} (process logs in ${logDir})`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+const measureNodeLoss = async (
+  pool: Pool,
+  faults: FaultRecord[],
+  histories: Map<string, StoredEvent[]>,
+  t0: number,
+  fencingLines: readonly { process: string; at: number; line: string }[],
+): Promise<void> => {
+  const lost = await pool.query<{ stream_id: string; data: { lostAt: string } }>(
+    `SELECT stream_id, data FROM events WHERE type = 'NodeLost' ORDER BY global_position`,
+  );
+  const events = [...histories.values()].flat();
+  for (const fault of faults) {
+    if (fault.kind !== 'kill-agent' && fault.kind !== 'pause-agent') continue;
+    const faultAt = t0 + fault.at;
+    const until = t0 + (fault.recoveredAt ?? fault.at + 60_000);
+    const nodeLost = lost.rows
+      .filter((r) => r.stream_id === `node-${fault.target}`)
+      .map((r) => Date.parse(r.data.lostAt))
+      .find((at) => at >= faultAt);
+    if (nodeLost !== undefined) fault.detectMs = nodeLost - faultAt;
+    const failed = events
+      .filter(
+        (e) =>
+          e.type === 'AttemptFailed' &&
+          e.data['nodeLost'] === fault.target &&
+          e.occurredAt.getTime() >= faultAt &&
+          e.occurredAt.getTime() <= until + 5_000,
+      )
+      .sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime());
+    const firstFailed = failed[0];
+    if (firstFailed) {
+      fault.attemptFailedMs = firstFailed.occurredAt.getTime() - faultAt;
+      const jobId = firstFailed.data['jobId'];
+      const again = events.find(
+        (e) =>
+          e.type === 'JobStarted' &&
+          e.data['jobId'] === jobId &&
+          e.occurredAt.getTime() > firstFailed.occurredAt.getTime(),
+      );
+      if (again) fault.runningAgainMs = again.occurredAt.getTime() - faultAt;
+    }
+    if (fault.kind === 'pause-agent' && firstFailed) {
+      // Only what it said once it ran again: the fencing is its own discovery after SIGCONT.
+      const resumedAt = t0 + (fault.recoveredAt ?? fault.at);
+      const line = fencingLines.find(
+        (l) => l.process === `agent-${fault.target}` && l.at >= resumedAt,
+      );
+      if (line) fault.fencedBy = /"event":"([a-z-]+)"/.exec(line.line)?.[1] ?? line.line;
+    }
+  }
+};
+
+const buildReport = (
+  seed: number,
+  outcomes: JobOutcome[],
+  faults: readonly FaultRecord[],
+  durationMs: number,
+  histories: Map<string, StoredEvent[]>,
+): ChaosReport => {
+  const sorted = [...outcomes].sort((a, b) => a.index - b.index);
+  const acked = sorted.filter((o) => o.id !== undefined);
+  const name = (o: JobOutcome) => `job ${o.id} (#${o.index} ${o.kind})`;
+  const history = (o: JobOutcome) =>
+    (histories.get(o.id!) ?? [])
+      .map(
+        (e) => `${e.type}${e.data['leaseEpoch'] === undefined ? '' : `@${e.data['leaseEpoch']}`}`,
+      )
+      .join(' ');
+  const problems = {
+    lost: acked
+      .filter((o) => !o.verdict!.terminal)
+      .map((o) => `${name(o)} stuck in ${o.verdict!.state}: ${history(o)}`),
+    illegal: acked.flatMap((o) => o.verdict!.illegal.map((v) => `${name(o)}: ${v}`)),
+    doubleAssignment: acked.flatMap((o) =>
+      o.verdict!.doubleAssignment.map((v) => `${name(o)}: ${v}: ${history(o)}`),
+    ),
+    notSucceeded: acked
+      .filter((o) => o.verdict!.terminal && o.verdict!.state !== 'SUCCEEDED')
+      .map((o) => `${name(o)} ended ${o.verdict!.state}: ${history(o)}`),
+    retryNotUsed: acked
+      .filter(
+        (o) =>
+          (o.kind === 'fail-first' || o.kind === 'fail-first-gang') &&
+          o.verdict!.state === 'SUCCEEDED' &&
+          (o.verdict!.succeededAttempt ?? 0) < 2,
+      )
+      .map((o) => `${name(o)} succeeded on attempt ${o.verdict!.succeededAttempt}`),
+    apiDisagrees: acked
+      .filter((o) => o.apiState !== o.verdict!.state)
+      .map((o) => `${name(o)}: API says ${o.apiState}, events say ${o.verdict!.state}`),
+    notFenced: faults
+      .filter((f) => f.kind === 'pause-agent' && f.attemptFailedMs !== undefined && !f.fencedBy)
+      .map((f) => `paused ${f.target} lost attempts but logged no fencing after SIGCONT`),
+    faultErrors: faults.filter((f) => f.error).map((f) => `${f.kind} ${f.target}: ${f.error}`),
+    refused: sorted.filter((o) => o.refused).map((o) => `#${o.index} ${o.kind}: ${o.refused}`),
+  };
+
+  const states = new Map<string, number>();
+  for (const o of acked) states.set(o.verdict!.state, (states.get(o.verdict!.state) ?? 0) + 1);
+  const lossFaults = faults.filter((f) => f.kind === 'kill-agent' || f.kind === 'pause-agent');
+  const detect = percentiles(
+    lossFaults.flatMap((f) => (f.detectMs === undefined ? [] : [f.detectMs])),
+  );
+  const again = percentiles(
+    lossFaults.flatMap((f) => (f.runningAgainMs === undefined ? [] : [f.runningAgainMs])),
+  );
+  const lines = [
+    `===== chaos summary (seed ${seed}, ${(durationMs / 1000).toFixed(0)} s) =====`,
+    `jobs: ${sorted.length} planned, ${acked.length} acknowledged (${sorted.reduce((n, o) => n + o.submitTries - 1, 0)} submit retries), ${problems.refused.length} refused`,
+    `  by kind: ${(['single', 'gang', 'fail-first', 'fail-first-gang'] as const).map((k) => `${k} ${sorted.filter((o) => o.kind === k).length}`).join(', ')}`,
+    `  end states: ${[...states].map(([s, n]) => `${s} ${n}`).join(', ')}`,
+    `  retried (more than one lease): ${acked.filter((o) => o.verdict!.leases > 1).length}`,
+    `faults: ${faults.length} injected, ${faults.filter((f) => f.recoveredAt !== undefined).length} recovered`,
+    ...faults.map(
+      (f) =>
+        `  +${(f.at / 1000).toFixed(1)} s ${f.kind} ${f.target}` +
+        (f.recoveredAt === undefined
+          ? ' NOT RECOVERED'
+          : ` (recovered +${(f.recoveredAt / 1000).toFixed(1)} s)`) +
+        (f.detectMs === undefined ? '' : `, NodeLost after ${(f.detectMs / 1000).toFixed(1)} s`) +
+        (f.attemptFailedMs === undefined
+          ? ''
+          : `, attempt failed after ${(f.attemptFailedMs / 1000).toFixed(1)} s`) +
+        (f.runningAgainMs === undefined
+          ? ''
+          : `, running again after ${(f.runningAgainMs / 1000).toFixed(1)} s`) +
+        (f.fencedBy === undefined ? '' : `, fenced (${f.fencedBy})`),
+    ),
+    `node loss detection: ${detect ? `p50 ${(detect.p50 / 1000).toFixed(1)} s, max ${(detect.max / 1000).toFixed(1)} s` : 'none measured'}` +
+      `; running again: ${again ? `p50 ${(again.p50 / 1000).toFixed(1)} s, max ${(again.max / 1000).toFixed(1)} s` : 'none measured'}`,
+    'checks:',
+    ...Object.entries(problems).map(
+      ([check, found]) =>
+        `  ${check}: ${found.length === 0 ? 'ok' : `${found.length} FOUND`}` +
+        found
+          .slice(0, 10)
+          .map((f) => `\n    ${f}`)
+          .join(''),
+    ),
+  ];
+  return { seed, jobs: sorted, faults, durationMs, problems, summary: lines.join('\n') };
+};
