@@ -103,6 +103,7 @@ export class SchedulerEngine {
   private session: Client | undefined;
   private leader = false;
   private ticker: NodeJS.Timeout | undefined;
+  private lossWatch: NodeJS.Timeout | undefined;
   private passScheduled = false;
   private nodesDirty = false;
   private lastNodesWrite = 0;
@@ -181,12 +182,21 @@ export class SchedulerEngine {
     await nc.flush();
     await this.tryToLead();
     this.ticker = setInterval(() => void this.tick(), this.options.config.tickMs);
+    // Loss is checked more often than the tick: "lost within 10 s" must not wait up to another
+    // second for the sweep, and the check is a walk over the nodes in memory.
+    this.lossWatch = setInterval(
+      () => {
+        if (this.leader && !this.stopping) this.detectLostNodes();
+      },
+      Math.max(50, Math.min(250, this.options.config.nodeLostMs / 8)),
+    );
     this.schedulePass();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.ticker) clearInterval(this.ticker);
+    if (this.lossWatch) clearInterval(this.lossWatch);
     this.heartbeats?.unsubscribe();
     await Promise.allSettled([...this.pending]);
     await this.session?.end().catch(() => undefined);
