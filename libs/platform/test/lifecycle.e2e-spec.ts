@@ -282,8 +282,8 @@ describe('the job lifecycle on two agents', () => {
     const lost = events.find((e) => e.type === 'AttemptFailed' && e.data['nodeLost'] === victim);
     expect(lost).toBeDefined();
     // Two missed 5 s heartbeats after the last one it sent, which came before the kill; the
-    // detector looks every 250 ms.
-    expect(Date.parse(lost!.occurredAt) - killedAt).toBeLessThanOrEqual(10_250);
+    // detector looks every 250 ms, and the controller records it a round trip later.
+    expect(Date.parse(lost!.occurredAt) - killedAt).toBeLessThanOrEqual(10_500);
     const leases = events.filter((e) => e.type === 'JobLeased');
     expect(leases).toHaveLength(2);
     const second = leases[1]!.data['nodes'] as { nodeId: string }[];
