@@ -41,7 +41,7 @@ import {
   type Decider,
   type PostgresEventStore,
 } from '@gantry/event-store';
-import { sendCommand } from '@gantry/messaging';
+import { commandEnvelope, sendCommand } from '@gantry/messaging';
 import { nextAdmissionStep, refusalOfRejectedJob, reservationOf } from './job-admission';
 
 export interface JobAdmissionDependencies {
@@ -386,20 +386,7 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     data: Readonly<Record<string, unknown>>,
     origin: Origin,
   ): Promise<ControllerReply> {
-    const envelope: CommandEnvelope = {
-      id: randomUUID(),
-      type,
-      schemaVersion: 1,
-      data: { ...data },
-      metadata: {
-        tenant: origin.tenant,
-        occurredAt: this.deps.clock().toISOString(),
-        causationId: origin.causationId,
-        correlationId: origin.correlationId,
-        ...(origin.actor === undefined ? {} : { actor: origin.actor }),
-        ...(origin.traceparent === undefined ? {} : { traceparent: origin.traceparent }),
-      },
-    };
+    const envelope = commandEnvelope(type, data, { ...origin, occurredAt: this.deps.clock() });
     return sendCommand<ControllerReply>(
       this.deps.nc,
       this.deps.subjects,

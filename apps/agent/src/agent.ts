@@ -26,7 +26,13 @@ import {
   type RunningRank,
   type SubjectCatalogue,
 } from '@gantry/contracts';
-import { decodeReply, encodeReply, sendCommand, successReply } from '@gantry/messaging';
+import {
+  commandEnvelope,
+  decodeReply,
+  encodeReply,
+  sendCommand,
+  successReply,
+} from '@gantry/messaging';
 import {
   DEFAULT_KILL_GRACE_MS,
   removeWorkDir,
@@ -272,20 +278,13 @@ class NodeAgent implements Agent {
   }
 
   private envelope(tenant: string, type: string, data: Record<string, unknown>): CommandEnvelope {
-    return {
-      id: randomUUID(),
-      type,
-      schemaVersion: 1,
-      data,
-      metadata: {
-        tenant,
-        occurredAt: new Date(this.clock()).toISOString(),
-        causationId: null,
-        correlationId:
-          typeof data['jobId'] === 'string' ? `job-${data['jobId']}` : `node-${this.nodeId}`,
-        actor: this.actor,
-      },
-    };
+    return commandEnvelope(type, data, {
+      tenant,
+      occurredAt: new Date(this.clock()),
+      correlationId:
+        typeof data['jobId'] === 'string' ? `job-${data['jobId']}` : `node-${this.nodeId}`,
+      actor: this.actor,
+    });
   }
 
   private description() {

@@ -1,10 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { type LeaseOffer, type SubjectCatalogue } from '@gantry/contracts';
-import { sendCommand } from '@gantry/messaging';
+import { commandEnvelope, sendCommand } from '@gantry/messaging';
 
 export type InputSpec = LeaseOffer['inputs'][number];
 
@@ -49,19 +49,11 @@ export const natsInputResolver =
       subjects,
       'staging',
       'resolve-inputs',
-      {
-        id: randomUUID(),
-        type: 'ResolveInputs',
-        schemaVersion: 1,
-        data: { jobId, refs: [...refs] },
-        metadata: {
-          tenant,
-          occurredAt: new Date().toISOString(),
-          causationId: null,
-          correlationId: `job-${jobId}`,
-          actor,
-        },
-      },
+      commandEnvelope(
+        'ResolveInputs',
+        { jobId, refs: [...refs] },
+        { tenant, correlationId: `job-${jobId}`, actor },
+      ),
       { timeoutMs },
     );
     const parsed = ResolveInputsReplySchema.safeParse(reply);

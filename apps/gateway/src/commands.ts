@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { type CommandEnvelope, type ServiceName } from '@gantry/contracts';
-import { sendCommand } from '@gantry/messaging';
+import { type ServiceName } from '@gantry/contracts';
+import { commandEnvelope, sendCommand } from '@gantry/messaging';
 import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
 
 export interface CommandOrigin {
@@ -23,19 +22,11 @@ export class CommandSender {
     data: Readonly<Record<string, unknown>>,
     origin: CommandOrigin,
   ): Promise<T> {
-    const envelope: CommandEnvelope = {
-      id: randomUUID(),
-      type,
-      schemaVersion: 1,
-      data,
-      metadata: {
-        tenant: origin.tenant,
-        occurredAt: new Date().toISOString(),
-        causationId: null,
-        correlationId: origin.correlationId,
-        actor: origin.actor,
-      },
-    };
+    const envelope = commandEnvelope(type, data, {
+      tenant: origin.tenant,
+      actor: origin.actor,
+      correlationId: origin.correlationId,
+    });
     return sendCommand<T>(this.deps.nc, this.deps.subjects, service, verb, envelope, {
       timeoutMs: this.deps.commandTimeoutMs ?? 10_000,
     });

@@ -11,7 +11,6 @@ import {
   isGantryError,
   streamIdOf,
   validationError,
-  type CommandEnvelope,
   type EnrolNodeReply,
   type EventEnvelope,
   type KillAttempt,
@@ -20,7 +19,7 @@ import {
   type SubjectCatalogue,
 } from '@gantry/contracts';
 import { type PostgresEventStore } from '@gantry/event-store';
-import { sendCommand } from '@gantry/messaging';
+import { commandEnvelope, sendCommand } from '@gantry/messaging';
 import { isJobEvent, upsertSchedulerNodes, type JobEventEnvelope } from '@gantry/projections';
 import {
   NO_RESOURCES,
@@ -601,19 +600,12 @@ export class SchedulerEngine {
   ): Promise<unknown> {
     const nc = this.nc;
     if (!nc) return Promise.reject(new GantryError(ErrorCodes.UNAVAILABLE, 'not started'));
-    const envelope: CommandEnvelope = {
-      id: randomUUID(),
-      type,
-      schemaVersion: 1,
-      data,
-      metadata: {
-        tenant,
-        occurredAt: this.options.clock().toISOString(),
-        causationId: null,
-        correlationId: `scheduler-${randomUUID()}`,
-        actor: 'scheduler',
-      },
-    };
+    const envelope = commandEnvelope(type, data, {
+      tenant,
+      occurredAt: this.options.clock(),
+      correlationId: `scheduler-${randomUUID()}`,
+      actor: 'scheduler',
+    });
     return sendCommand(nc, this.options.subjects, 'controller', verb, envelope, {
       timeoutMs: this.options.commandTimeoutMs ?? 10_000,
     });

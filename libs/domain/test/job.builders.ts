@@ -267,7 +267,7 @@ export const commandsFor = (jobId = 'j-1') => ({
     type: 'SubmitJob',
     data: { spec, idempotencyKey },
   }),
-  admit: (): JobCommand => ({ type: 'AdmitJob', data: { jobId } }),
+  admit: (andQueue = false): JobCommand => ({ type: 'AdmitJob', data: { jobId, andQueue } }),
   reject: (): JobCommand => ({
     type: 'RejectJob',
     data: { jobId, code: 'QUOTA_EXCEEDED', reason: 'over the cores quota', details: { cores: 64 } },

@@ -6,7 +6,9 @@ import {
 } from '@nats-io/transport-node';
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import { z } from 'zod';
+import { randomUUID } from 'node:crypto';
 import {
+  commandRegistry,
   CommandEnvelopeSchema,
   ErrorCodes,
   GantryError,
@@ -18,6 +20,40 @@ import {
 } from '@gantry/contracts';
 import { encodeEnvelope, TRACEPARENT_HEADER } from './publish';
 import { injectTraceContext } from './trace-carrier';
+
+/** Who sends a command, and in answer to what: the metadata every sender fills in. */
+export interface CommandOrigin {
+  readonly tenant: string;
+  readonly actor?: string;
+  readonly causationId?: string | null;
+  readonly correlationId?: string;
+  readonly traceparent?: string;
+  readonly occurredAt?: Date;
+}
+
+/**
+ * A command envelope at the current version of its type. Stamping the version from the registry,
+ * not a literal, is what lets a receiver upcast an older sender's data, and refuse a newer one's
+ * with UNSUPPORTED_SCHEMA_VERSION instead of a confusing validation failure.
+ */
+export const commandEnvelope = (
+  type: string,
+  data: Readonly<Record<string, unknown>>,
+  origin: CommandOrigin,
+): CommandEnvelope => ({
+  id: randomUUID(),
+  type,
+  schemaVersion: commandRegistry.currentVersion(type),
+  data: { ...data },
+  metadata: {
+    tenant: origin.tenant,
+    occurredAt: (origin.occurredAt ?? new Date()).toISOString(),
+    causationId: origin.causationId ?? null,
+    correlationId: origin.correlationId ?? `corr-${randomUUID()}`,
+    ...(origin.actor === undefined ? {} : { actor: origin.actor }),
+    ...(origin.traceparent === undefined ? {} : { traceparent: origin.traceparent }),
+  },
+});
 
 /**
  * Commands travel over core NATS request/reply on `<ns>.cmd.<service>.<verb>` (a command is

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { type CommandEnvelope } from '@gantry/contracts';
+import { commandRegistry, type CommandEnvelope } from '@gantry/contracts';
+
+/** The current version of a known command; 1 for a made-up one (tests of unknown types). */
+const versionOf = (type: string): number => {
+  try {
+    return commandRegistry.currentVersion(type);
+  } catch {
+    return 1;
+  }
+};
 
 /** A command envelope, valid by default; tests override what they are about. */
 export const aCommandEnvelope = (
@@ -10,7 +19,7 @@ export const aCommandEnvelope = (
 ): CommandEnvelope => ({
   id: randomUUID(),
   type,
-  schemaVersion: 1,
+  schemaVersion: versionOf(type),
   data,
   metadata: {
     occurredAt: new Date().toISOString(),

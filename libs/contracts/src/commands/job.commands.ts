@@ -32,8 +32,9 @@ export const SubmitJob = defineMessage(
  */
 export const AdmitJob = defineMessage(
   'AdmitJob',
-  1,
-  z.strictObject({ jobId: JobIdField, andQueue: z.boolean().optional() }),
+  2,
+  z.strictObject({ jobId: JobIdField, andQueue: z.boolean().default(false) }),
+  { 1: (data) => ({ ...data, andQueue: false }) },
 );
 export const RejectJob = defineMessage(
   'RejectJob',

@@ -35,16 +35,18 @@ export const RevokeApiKey = defineMessage(
  * guard), and release them when the job ends. Both are idempotent per job.
  */
 const JobIdField = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+/** v2 adds memory and GPUs; a v1 sender reserved cores only. */
 export const ReserveJobCapacity = defineMessage(
   'ReserveJobCapacity',
-  1,
+  2,
   z.strictObject({
     id: TenantIdSchema,
     jobId: JobIdField,
     cores: z.number().nonnegative().max(100_000_000),
-    memoryMiB: z.number().int().nonnegative().max(1_000_000_000_000).default(0),
-    gpus: z.number().int().nonnegative().max(100_000_000).default(0),
+    memoryMiB: z.number().int().nonnegative().max(1_000_000_000_000),
+    gpus: z.number().int().nonnegative().max(100_000_000),
   }),
+  { 1: (data) => ({ ...data, memoryMiB: 0, gpus: 0 }) },
 );
 export const ReleaseJobCapacity = defineMessage(
   'ReleaseJobCapacity',

@@ -79,18 +79,25 @@ export const ApiKeyRevoked = defineMessage('ApiKeyRevoked', 1, ApiKeyRevokedData
  * ends. The tenant's usage is the sum over its reserved jobs, decided on this stream so that
  * optimistic concurrency makes racing admissions see each other. `cores`, `memoryMiB` and `gpus`
  * are the job's per-node resources x nodes; each reserved job counts one against `concurrentJobs`.
- * Memory and GPUs were added after the first reservations were recorded: absent, they read as 0.
+ * v1 held cores only; read as v2, its memory and GPUs are 0 (they were not guarded then).
  */
 const ReservedJobId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
 export const JobCapacityReservedData = z.strictObject({
   id: TenantIdSchema,
   jobId: ReservedJobId,
   cores: z.number().nonnegative(),
-  memoryMiB: z.number().int().nonnegative().default(0),
-  gpus: z.number().int().nonnegative().default(0),
+  memoryMiB: z.number().int().nonnegative(),
+  gpus: z.number().int().nonnegative(),
   reservedAt: Timestamp,
 });
-export const JobCapacityReserved = defineMessage('JobCapacityReserved', 1, JobCapacityReservedData);
+export const JobCapacityReserved = defineMessage(
+  'JobCapacityReserved',
+  2,
+  JobCapacityReservedData,
+  {
+    1: (data) => ({ ...data, memoryMiB: 0, gpus: 0 }),
+  },
+);
 
 /** The job ended (or never ran): its reservation no longer counts. */
 export const JobCapacityReleasedData = z.strictObject({
