@@ -136,6 +136,47 @@ export class JobsController {
     return { id: reply.jobId, state: reply.state };
   }
 
+  /** D6: a manual gate before placement. A job that already holds nodes is cancelled instead. */
+  @Post(':id/hold')
+  @HttpCode(200)
+  async hold(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; state: JobView['state'] }> {
+    const key = await this.auth.tenant(authorization);
+    const jobId = jobIdOf(id);
+    const { reason } = parseInput(CancelJobBodySchema, body ?? {}, 'the hold request');
+    const reply = await this.commands.send<JobReply>(
+      'controller',
+      'hold',
+      'HoldJob',
+      { jobId, reason: reason ?? '', heldBy: keyActor(key.keyId) },
+      originOf(key, req),
+    );
+    return { id: reply.jobId, state: reply.state };
+  }
+
+  @Post(':id/release')
+  @HttpCode(200)
+  async release(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Req() req: FastifyRequest,
+  ): Promise<{ id: string; state: JobView['state'] }> {
+    const key = await this.auth.tenant(authorization);
+    const jobId = jobIdOf(id);
+    const reply = await this.commands.send<JobReply>(
+      'controller',
+      'release',
+      'ReleaseJob',
+      { jobId, releasedBy: keyActor(key.keyId) },
+      originOf(key, req),
+    );
+    return { id: reply.jobId, state: reply.state };
+  }
+
   @Get(':id/events')
   async events(
     @Headers('authorization') authorization: string | undefined,

@@ -15,7 +15,9 @@ describe('the OpenAPI document', () => {
       '/v1/jobs/{id}',
       '/v1/jobs/{id}/cancel',
       '/v1/jobs/{id}/events',
+      '/v1/jobs/{id}/hold',
       '/v1/jobs/{id}/logs',
+      '/v1/jobs/{id}/release',
       '/v1/nodepools',
       '/v1/usage',
     ]);

@@ -121,6 +121,35 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     },
   });
   registry.registerPath({
+    method: 'post',
+    path: '/v1/jobs/{id}/hold',
+    summary: 'Hold a job before it is placed (a manual gate); release puts it back',
+    security,
+    request: {
+      params: JobIdParamsSchema,
+      body: { required: false, ...json(CancelJobBodySchema, 'why') },
+    },
+    responses: {
+      200: json(JobAcceptedSchema, 'the job, HELD'),
+      404: problem('no such job for this tenant'),
+      409: problem('the job can no longer be held (it holds nodes, or it ended)'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/jobs/{id}/release',
+    summary: 'Release a held job to where the hold found it',
+    security,
+    request: { params: JobIdParamsSchema },
+    responses: {
+      200: json(JobAcceptedSchema, 'the job after the release'),
+      404: problem('no such job for this tenant'),
+      409: problem('the job is not held'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
     method: 'get',
     path: '/v1/jobs/{id}/events',
     summary: "The job's full history, in order",

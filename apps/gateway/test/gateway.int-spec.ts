@@ -462,6 +462,28 @@ describe('cancel and history', () => {
     if (again.statusCode !== 200) expectProblem(again, 409, 'ILLEGAL_TRANSITION');
   });
 
+  it('holds a queued job and releases it back to the queue; another tenant gets 404', async () => {
+    const { id } = (await submit(aSpec())).json<{ id: string }>();
+    expectProblem(await call('POST', `/v1/jobs/${id}/hold`, { key: globexKey }), 404, 'NOT_FOUND');
+    const held = await call('POST', `/v1/jobs/${id}/hold`, {
+      key: acmeKey,
+      body: { reason: 'waiting for the data' },
+    });
+    expect({ status: held.statusCode, state: held.json()['state'] }).toEqual({
+      status: 200,
+      state: 'HELD',
+    });
+    expectProblem(await call('POST', `/v1/jobs/${id}/hold`, { key: acmeKey }), 409);
+    const released = await call('POST', `/v1/jobs/${id}/release`, { key: acmeKey });
+    expect({ status: released.statusCode, state: released.json()['state'] }).toEqual({
+      status: 200,
+      state: 'QUEUED',
+    });
+    const history = await call('GET', `/v1/jobs/${id}/events`, { key: acmeKey });
+    const types = history.json<{ events: { type: string }[] }>().events.map((e) => e.type);
+    expect(types.slice(-2)).toEqual(['JobHeld', 'JobReleased']);
+  });
+
   it('answers 404 to the events of a job that does not exist', async () => {
     expectProblem(
       await call('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000/events', { key: acmeKey }),
