@@ -2,7 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { type CommandEnvelope, type EventEnvelope } from '@gantry/contracts';
 import { defineConsumer, OnCommand, OnEvent } from '@gantry/messaging';
-import { JobAdmissionService, type SubmitReply } from './job-admission.service';
+import { JobAdmissionService, type DryRunReply, type SubmitReply } from './job-admission.service';
 
 /**
  * The jobs' terminal facts, for releasing their reservations. Durable, so a release missed while
@@ -31,6 +31,11 @@ export class JobAdmissionController {
   @OnCommand('submit')
   submit(@Payload() command: CommandEnvelope): Promise<SubmitReply> {
     return this.admission.submit(command);
+  }
+
+  @OnCommand('dry-run')
+  dryRun(@Payload() command: CommandEnvelope): Promise<DryRunReply> {
+    return this.admission.dryRun(command);
   }
 
   @OnEvent('JobSucceeded')

@@ -63,6 +63,21 @@ export interface JobAdmissionDependencies {
 
 export const JOB_ADMISSION_DEPENDENCIES = Symbol('JOB_ADMISSION_DEPENDENCIES');
 
+export interface DryRunReply {
+  readonly admit: boolean;
+  /** What the job would hold against the quotas. */
+  readonly reservation: {
+    readonly cores: number;
+    readonly memoryMiB: number;
+    readonly gpus: number;
+  };
+  readonly refusal: {
+    readonly code: string;
+    readonly reason: string;
+    readonly details: Record<string, unknown>;
+  } | null;
+}
+
 export interface SubmitReply {
   readonly jobId: string;
   readonly state: JobStateName;
@@ -154,8 +169,49 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     if (this.deps.ownsConnection) await this.deps.nc.drain();
   }
 
+  /**
+   * `admission.dry-run` (A7): the verdict a SubmitJob would get now, deciding the tenant's quotas
+   * exactly as a submission does, and storing nothing. `admit` false carries the refusal's numbers.
+   */
+  async dryRun(envelope: CommandEnvelope): Promise<DryRunReply> {
+    const data = this.submitData(envelope);
+    const tenant = envelope.metadata.tenant;
+    const held = reservationOf(data.spec);
+    try {
+      await this.processor.decideOnly(
+        this.tenantDecider(tenant),
+        streamIdOf('tenant', tenant),
+        {
+          command: {
+            type: 'ReserveJobCapacity',
+            data: { id: tenant, jobId: `dry-run-${randomUUID()}`, ...held },
+          },
+        },
+        commandContextOf(envelope),
+      );
+      return { admit: true, reservation: held, refusal: null };
+    } catch (err) {
+      if (!isGantryError(err) || err.code !== ErrorCodes.QUOTA_EXCEEDED) throw err;
+      const { jobId: _jobId, ...details } = err.details;
+      return {
+        admit: false,
+        reservation: held,
+        refusal: { code: err.code, reason: err.message, details },
+      };
+    }
+  }
+
   /** `admission.submit`: a SubmitJob from a tenant, answered with the job and its verdict. */
   async submit(envelope: CommandEnvelope): Promise<SubmitReply> {
+    const data = this.submitData(envelope);
+    const origin: Origin = commandContextOf(envelope);
+    const submitted = await this.controller('submit', 'SubmitJob', data, origin);
+    return this.advance(origin, submitted.jobId, submitted.state, data.spec);
+  }
+
+  private submitData(
+    envelope: CommandEnvelope,
+  ): Extract<JobCommand, { type: 'SubmitJob' }>['data'] {
     if (envelope.type !== 'SubmitJob')
       throw new GantryError(
         ErrorCodes.VALIDATION_FAILED,
@@ -166,13 +222,10 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
       throw new GantryError(ErrorCodes.VALIDATION_FAILED, 'a job is submitted by a tenant', {
         details: { tenant: envelope.metadata.tenant },
       });
-    const data = commandRegistry.validateData('SubmitJob', envelope.data) as Extract<
+    return commandRegistry.validateData('SubmitJob', envelope.data) as Extract<
       JobCommand,
       { type: 'SubmitJob' }
     >['data'];
-    const origin: Origin = commandContextOf(envelope);
-    const submitted = await this.controller('submit', 'SubmitJob', data, origin);
-    return this.advance(origin, submitted.jobId, submitted.state, data.spec);
   }
 
   /** A job's terminal fact: give back what it held. Idempotent, so redelivery is harmless. */

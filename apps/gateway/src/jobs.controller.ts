@@ -9,8 +9,9 @@ import {
   Post,
   Query,
   Req,
+  Res,
 } from '@nestjs/common';
-import { type FastifyRequest } from 'fastify';
+import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { ErrorCodes, GantryError, streamIdOf } from '@gantry/contracts';
 import { type AuthenticatedKey } from '@gantry/projections';
 import { keyActor } from './auth';
@@ -24,6 +25,8 @@ import {
   JobIdSchema,
   ListJobsQuerySchema,
   SubmitJobBodySchema,
+  SubmitJobQuerySchema,
+  type DryRunView,
   type JobView,
 } from './schemas';
 import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
@@ -67,16 +70,31 @@ export class JobsController {
   @HttpCode(201)
   async submit(
     @Headers() headers: Record<string, string | undefined>,
+    @Query() query: unknown,
     @Body() body: unknown,
     @Req() req: FastifyRequest,
-  ): Promise<{ id: string; state: JobView['state'] }> {
+    @Res({ passthrough: true }) res: FastifyReply,
+  ): Promise<{ id: string; state: JobView['state'] } | DryRunView> {
     const key = await this.auth.tenant(headers['authorization']);
+    const { dryRun } = parseInput(SubmitJobQuerySchema, query, 'the query');
     const { 'idempotency-key': idempotencyKey } = parseInput(
       IdempotencyKeyHeaderSchema,
       headers,
       'the Idempotency-Key header',
     );
     const spec = parseInput(SubmitJobBodySchema, body, 'the job spec');
+    if (dryRun) {
+      // A7: the verdict a submission would get now; nothing is stored, so nothing is created.
+      res.status(200);
+      const verdict = await this.commands.send<Omit<DryRunView, 'dryRun'>>(
+        'admission',
+        'dry-run',
+        'SubmitJob',
+        { spec, idempotencyKey: idempotencyKey ?? null },
+        originOf(key, req),
+      );
+      return { dryRun: true, ...verdict };
+    }
     // Admission submits it to the controller and answers the quota verdict (QUEUED, or 422).
     const reply = await this.commands.send<Pick<JobReply, 'jobId' | 'state'>>(
       'admission',

@@ -24,6 +24,8 @@ import {
   LogEventSchema,
   ProblemSchema,
   SubmitJobBodySchema,
+  SubmitJobQuerySchema,
+  DryRunSchema,
 } from './schemas';
 
 const json = (schema: ZodType, description: string) => ({
@@ -70,9 +72,11 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     security,
     request: {
       headers: IdempotencyKeyHeaderSchema,
+      query: SubmitJobQuerySchema,
       body: { required: true, ...json(SubmitJobBodySchema, 'the job spec') },
     },
     responses: {
+      200: json(DryRunSchema, 'dryRun=true: the verdict, nothing stored'),
       201: json(JobAcceptedSchema, 'the job, durable'),
       400: problem('invalid spec'),
       413: problem('body too large'),

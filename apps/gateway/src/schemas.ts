@@ -18,6 +18,27 @@ export const JobAcceptedSchema = z
   .object({ id: z.string(), state: JobStateSchema })
   .meta({ id: 'JobAccepted' });
 
+export const SubmitJobQuerySchema = z.strictObject({
+  dryRun: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((value) => value === 'true')
+    .describe('true: answer the verdict a submission would get now, and store nothing (A7)'),
+});
+
+/** `POST /v1/jobs?dryRun=true`: the admission verdict, and what the job would hold. */
+export const DryRunSchema = z
+  .object({
+    dryRun: z.literal(true),
+    admit: z.boolean(),
+    reservation: z.object({ cores: z.number(), memoryMiB: z.number(), gpus: z.number() }),
+    refusal: z
+      .object({ code: z.string(), reason: z.string(), details: z.record(z.string(), z.unknown()) })
+      .nullable(),
+  })
+  .meta({ id: 'DryRun' });
+export type DryRunView = z.infer<typeof DryRunSchema>;
+
 export const CancelJobBodySchema = z
   .strictObject({ reason: z.string().max(2_000).optional() })
   .meta({ id: 'CancelJobRequest' });

@@ -285,6 +285,31 @@ describe('quotas', () => {
     expect(rejected['id']).toBe(problem['jobId']);
   });
 
+  it('answers a dry run with the verdict the submission gets, and stores nothing', async () => {
+    const id = uniqueName('dry').replace(/_/g, '-').toLowerCase();
+    const tenantKey = await createTenant(id, { cores: 10 });
+    const big = aSpec({ resources: { cpu: 9, memoryMiB: 64 } });
+    const small = aSpec({ resources: { cpu: 2, memoryMiB: 64 } });
+
+    const dryBig = await call('POST', '/v1/jobs?dryRun=true', { key: tenantKey, body: big });
+    expect(dryBig.statusCode).toBe(200);
+    expect(dryBig.json()).toMatchObject({
+      dryRun: true,
+      admit: false,
+      reservation: { cores: 9, memoryMiB: 64, gpus: 0 },
+      refusal: { code: 'QUOTA_EXCEEDED', details: { dimension: 'cores', limit: 10 } },
+    });
+    const drySmall = await call('POST', '/v1/jobs?dryRun=true', { key: tenantKey, body: small });
+    expect(drySmall.json()).toMatchObject({ dryRun: true, admit: true, refusal: null });
+    // Nothing stored: no job listed, nothing reserved.
+    const listed = await call('GET', '/v1/jobs', { key: tenantKey });
+    expect(listed.json<{ items: unknown[] }>().items).toEqual([]);
+
+    // The real submissions agree with the dry runs.
+    expectProblem(await submit(big, tenantKey), 422, 'QUOTA_EXCEEDED');
+    expect((await submit(small, tenantKey)).statusCode).toBe(201);
+  });
+
   it('lets the admin replace the quotas, and admission decides on the new ones', async () => {
     const id = uniqueName('requota').replace(/_/g, '-').toLowerCase();
     const tenantKey = await createTenant(id, { cores: 100 });

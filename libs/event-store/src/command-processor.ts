@@ -186,6 +186,22 @@ export class CommandProcessor {
   }
 
   /**
+   * What the command would decide now, without appending anything: a dry run. The answer can go
+   * stale at once (another decision may land first); the real command decides again.
+   */
+  async decideOnly<S, C, E extends DomainEvent>(
+    decider: Decider<S, C, E>,
+    streamId: string,
+    command: C,
+    context: CommandContext,
+  ): Promise<readonly E[]> {
+    const loaded = await this.load(decider, streamId);
+    const foreign = loaded.state.tenant !== null && loaded.state.tenant !== context.tenant;
+    const state = foreign ? decider.initialState() : loaded.state.state;
+    return decider.decide(state, command, this.options.clock());
+  }
+
+  /**
    * Several commands to one stream, decided in order against the state each leaves and appended
    * together: one round trip and one commit for all of them. For a hot stream (a tenant's, at
    * every submission), it turns N commits that would queue behind each other into one. Each
