@@ -114,6 +114,9 @@ type CommandOutcome = 'ok' | 'refused';
 /** What a rank left running by a dead agent reports: killed (SIGKILL), as it was. */
 const ORPHANED_EXIT_CODE = 137;
 
+/** Why a rank's process ended, as the controller needs to know it (ReportAttemptExit v2). */
+type ExitCause = 'exited' | 'max-runtime';
+
 const silent: AgentLog = () => undefined;
 
 /** Reads a request/reply answer that is either the command-reply wrapper or the bare message. */
@@ -459,6 +462,7 @@ class NodeAgent implements Agent {
     let stagingDir: string | undefined;
     let workDir: string | undefined;
     let exitCode: number;
+    let cause: ExitCause = 'exited';
     try {
       let staged: string[] = [];
       if (offer.inputs.length > 0) {
@@ -538,6 +542,13 @@ class NodeAgent implements Agent {
         if (exit.survivors.length > 0)
           this.log('rank-survivors', { ...fields, survivors: exit.survivors });
         exitCode = reportedExitCode(exit);
+        if (exit.reason === 'max-runtime') {
+          cause = 'max-runtime';
+          writer.line(
+            'stderr',
+            `gantry: killed at maxRuntimeSeconds (${String(offer.maxRuntimeSeconds)} s)`,
+          );
+        }
         this.log('rank-exited', {
           ...fields,
           exitCode,
@@ -560,7 +571,7 @@ class NodeAgent implements Agent {
     this.finished.add(state);
     this.ranks.delete(rankKey(state));
     await writer.finish(exitCode);
-    await this.reportExit(state, exitCode);
+    await this.reportExit(state, exitCode, cause);
     await forgetRank(this.options.workRoot, offer);
     await this.cleanUp(workDir, stagingDir);
   }
@@ -643,7 +654,11 @@ class NodeAgent implements Agent {
   }
 
   /** The exit must arrive: retried until the controller records or finally refuses it. */
-  private async reportExit(state: RankState, exitCode: number): Promise<void> {
+  private async reportExit(
+    state: RankState,
+    exitCode: number,
+    cause: ExitCause = 'exited',
+  ): Promise<void> {
     const outcome = await this.controller(
       state,
       'report-attempt-exit',
@@ -653,6 +668,7 @@ class NodeAgent implements Agent {
         leaseEpoch: state.leaseEpoch,
         rank: state.rank,
         exitCode,
+        cause,
         retryJitter: this.random(),
       },
       { untilDone: true },

@@ -111,8 +111,14 @@ const leasedJob = async (
   command: string[],
   nodes: 1 | 2,
   inputs: LeaseOffer['inputs'] = [],
+  maxRuntimeSeconds?: number,
 ): Promise<LeaseOffer[]> => {
-  const spec = { command, nodes, resources: { cpu: 1, memoryMiB: 64 } };
+  const spec = {
+    command,
+    nodes,
+    resources: { cpu: 1, memoryMiB: 64 },
+    ...(maxRuntimeSeconds === undefined ? {} : { maxRuntimeSeconds }),
+  };
   const { jobId } = await send('submit', 'SubmitJob', { spec, idempotencyKey: null });
   await send('admit', 'AdmitJob', { jobId });
   await send('queue', 'QueueJob', { jobId });
@@ -134,6 +140,7 @@ const leasedJob = async (
       command,
       leaseExpiresAt,
       inputs,
+      ...(maxRuntimeSeconds === undefined ? {} : { maxRuntimeSeconds }),
     }),
   );
 };
@@ -290,6 +297,23 @@ describe('agent', () => {
       (e) => e.type === 'RankExited',
     );
     expect(exited?.data).toMatchObject({ rank: 0, exitCode: 143, nodeId: 'n1' });
+  });
+
+  it('kills a rank at maxRuntimeSeconds and the job FAILS with that reason, not retried', async () => {
+    const [offer] = await leasedJob(['sleep', '300'], 1, [], 1);
+    const jobId = offer!.jobId;
+    scheduler.grant('n1', offer!);
+    await waitForEvent(jobId, 'JobFailed');
+    const history = await bed.store.readStream(`job-${jobId}`);
+    expect(history.map((e) => e.type).slice(-3)).toEqual([
+      'RankExited',
+      'AttemptFailed',
+      'JobFailed',
+    ]);
+    expect(String(history.at(-1)!.data['reason'])).toMatch(/maxRuntimeSeconds \(1 s\)/);
+    const chunks = await readLogs(jobId);
+    expect(chunks.map((c) => c.data).join('')).toMatch(/killed at maxRuntimeSeconds/);
+    scheduler.revoke('n1', jobId);
   });
 
   it('kills a rank whose lease the heartbeat reply no longer lists', async () => {

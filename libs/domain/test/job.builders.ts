@@ -48,6 +48,11 @@ export class JobHistoryBuilder {
     return this;
   }
 
+  withMaxRuntime(seconds: number): this {
+    this.specInput = { ...this.specInput, maxRuntimeSeconds: seconds };
+    return this;
+  }
+
   withRetry(retry: Partial<RetryPolicy>): this {
     this.specInput = { ...this.specInput, retry };
     return this;
@@ -298,9 +303,15 @@ export const commandsFor = (jobId = 'j-1') => ({
     type: 'StartAttempt',
     data: { jobId, leaseEpoch },
   }),
-  exit: (leaseEpoch: number, rank: number, exitCode: number, retryJitter = 0.5): JobCommand => ({
+  exit: (
+    leaseEpoch: number,
+    rank: number,
+    exitCode: number,
+    retryJitter = 0.5,
+    cause: 'exited' | 'max-runtime' = 'exited',
+  ): JobCommand => ({
     type: 'ReportAttemptExit',
-    data: { jobId, leaseEpoch, rank, exitCode, retryJitter },
+    data: { jobId, leaseEpoch, rank, exitCode, cause, retryJitter },
   }),
   nodeLost: (leaseEpoch: number, nodeId: string, retryJitter = 0.5): JobCommand => ({
     type: 'ReportNodeLost',

@@ -86,17 +86,23 @@ export const StartAttempt = defineMessage(
   1,
   z.strictObject({ jobId: JobIdField, leaseEpoch: LeaseEpochField }),
 );
-/** One rank's process exited (from the agent running it). */
+/**
+ * One rank's process exited (from the agent running it). v2 adds `cause`: `max-runtime` when the
+ * agent killed it at the spec's maxRuntimeSeconds (D6: FAILED with that reason, not retried; the
+ * same limit would stop every retry); `exited` otherwise, and for v1 senders.
+ */
 export const ReportAttemptExit = defineMessage(
   'ReportAttemptExit',
-  1,
+  2,
   z.strictObject({
     jobId: JobIdField,
     leaseEpoch: LeaseEpochField,
     rank: z.number().int().min(0).max(1_023),
     exitCode: z.number().int().min(0).max(255),
+    cause: z.enum(['exited', 'max-runtime']).default('exited'),
     retryJitter: RetryJitter,
   }),
+  { 1: (data) => ({ ...data, cause: 'exited' }) },
 );
 /** A node of the gang missed its heartbeats (D2); from the controller's detector. */
 export const ReportNodeLost = defineMessage(

@@ -295,6 +295,13 @@ const transitions: readonly TransitionCase[] = [
     to: 'FAILED',
   },
   {
+    name: 'a rank killed at maxRuntimeSeconds, with retries left',
+    given: () => running(),
+    when: c.exit(1, 0, 143, 0.5, 'max-runtime'),
+    then: ['RankExited', 'AttemptFailed', 'JobFailed'],
+    to: 'FAILED',
+  },
+  {
     name: 'the last attempt fails',
     given: () => aJob().withRetry(once).submitted().admitted().queued().leased().started(),
     when: c.exit(1, 0, 1),
@@ -366,6 +373,15 @@ describe('then events, in full', () => {
       { type: 'JobAdmitted', data: { jobId: 'j-1', admittedAt: NOW.toISOString() } },
       { type: 'JobQueued', data: { jobId: 'j-1', queuedAt: NOW.toISOString() } },
     ]);
+  });
+
+  it('a rank killed at its runtime limit fails the job, saying so, without spending retries', () => {
+    const given = aJob('j-1').withMaxRuntime(60).submitted().admitted().queued().leased().started();
+    const events = decideAfter(given, c.exit(1, 0, 143, 0.5, 'max-runtime'));
+    expect(events.at(-1)).toMatchObject({
+      type: 'JobFailed',
+      data: { reason: expect.stringMatching(/maxRuntimeSeconds \(60 s\).*same limit/) },
+    });
   });
 
   it('a lease records attempt, epoch, the gang by rank and the expiry', () => {

@@ -341,7 +341,10 @@ const reportExit = (
     ];
   }
 
-  const reason = `attempt ${job.attempt}: rank ${data.rank} on node ${node.nodeId} exited with code ${data.exitCode}`;
+  const reason =
+    data.cause === 'max-runtime'
+      ? `attempt ${job.attempt}: rank ${data.rank} on node ${node.nodeId} ran past maxRuntimeSeconds (${String(job.spec.maxRuntimeSeconds)} s) and was killed`
+      : `attempt ${job.attempt}: rank ${data.rank} on node ${node.nodeId} exited with code ${data.exitCode}`;
   const failed: JobEvent = {
     type: 'AttemptFailed',
     data: {
@@ -353,19 +356,20 @@ const reportExit = (
       failedAt: at,
     },
   };
-  if (job.spec.retry.nonRetryableExitCodes.includes(data.exitCode)) {
-    // The tenant said this code means "retrying cannot help": fail now, budget untouched.
+  const noRetry =
+    data.cause === 'max-runtime'
+      ? `${reason}; a retry would meet the same limit`
+      : job.spec.retry.nonRetryableExitCodes.includes(data.exitCode)
+        ? `${reason}, which the retry policy marks non-retryable`
+        : null;
+  if (noRetry !== null) {
+    // Retrying cannot help: fail now, budget untouched.
     return [
       exited,
       failed,
       {
         type: 'JobFailed',
-        data: {
-          jobId: job.jobId,
-          attempt: job.attempt,
-          reason: `${reason}, which the retry policy marks non-retryable`,
-          failedAt: at,
-        },
+        data: { jobId: job.jobId, attempt: job.attempt, reason: noRetry, failedAt: at },
       },
     ];
   }
