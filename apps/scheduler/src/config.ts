@@ -15,6 +15,8 @@ export interface SchedulerConfig {
   readonly maxLeasesInFlight: number;
   /** Durable name of the job-event consumer; one per scheduler replica. */
   readonly consumerName: string;
+  /** Seeds the placement core's tie-breaks: the same inputs and seed give the same decisions. */
+  readonly seed: number;
 }
 
 export const DEFAULT_ENROL_TOKEN = 'gantry-dev-enrol';
@@ -42,5 +44,6 @@ export const readSchedulerConfig = (env: NodeJS.ProcessEnv = process.env): Sched
     tickMs: positiveInt(env, 'GANTRY_SCHEDULER_TICK_MS', 1_000),
     maxLeasesInFlight: positiveInt(env, 'GANTRY_SCHEDULER_MAX_IN_FLIGHT', 64),
     consumerName: env['GANTRY_SCHEDULER_CONSUMER'] || 'scheduler',
+    seed: positiveInt(env, 'GANTRY_SCHEDULER_SEED', 1),
   };
 };

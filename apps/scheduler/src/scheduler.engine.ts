@@ -23,16 +23,23 @@ import { commandEnvelope, sendCommand } from '@gantry/messaging';
 import { isJobEvent, upsertSchedulerNodes, type JobEventEnvelope } from '@gantry/projections';
 import {
   NO_RESOURCES,
-  addResources,
   coordinatorPort,
-  planPlacements,
-  type PlacementDecision,
-  type QueuedJob,
+  schedulePass,
+  type Decision,
+  type Explanation,
+  type PassResult,
   type Resources,
-  type SchedulableNode,
 } from '@gantry/scheduling';
 import { type SchedulerConfig } from './config';
 import { foldJobEvent, type JobEffect, type JobView } from './job-view';
+import {
+  placementSnapshot,
+  runningAllocations,
+  usedByNode,
+  waitingExplanations,
+  type InFlightLease,
+  type PlacementState,
+} from './placement-input';
 import { isNodeTokenValid, nodeTokenFor, secretsEqual } from './node-token';
 
 export type SchedulerLog = (event: string, fields?: Readonly<Record<string, unknown>>) => void;
@@ -89,13 +96,18 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
 /** How often the scheduler compares its jobs with the job_summary projection (see resync). */
 const RESYNC_MS = 10_000;
 
+/** Waiting jobs whose last-pass explanation is kept: the front of the queue, bounded in memory. */
+const EXPLAINED_WAITING_JOBS = 256;
+
 export class SchedulerEngine {
   private readonly jobs = new Map<string, JobView>();
   private readonly queued = new Set<string>();
   private readonly leased = new Set<string>();
   private readonly renewals = new Map<string, LeaseRenewals>();
   /** Lease commands awaiting the controller's answer, and what they reserve. */
-  private readonly inFlight = new Map<string, PlacementDecision>();
+  private readonly inFlight = new Map<string, InFlightLease>();
+  /** Why each explained job was left waiting by the last pass (replaced by every pass). */
+  private explanations = new Map<string, Explanation>();
   private readonly nodes = new Map<string, NodeState>();
   private nc: NatsConnection | undefined;
   private heartbeats: Subscription | undefined;
@@ -114,6 +126,11 @@ export class SchedulerEngine {
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** The last pass's explanation for a job it left waiting, if the job was among those explained. */
+  explanationOf(jobId: string): Explanation | undefined {
+    return this.explanations.get(jobId);
   }
 
   private now(): number {
@@ -465,66 +482,59 @@ export class SchedulerEngine {
     });
   }
 
-  private resourcesOf(jobId: string): Resources {
-    const resources = this.jobs.get(jobId)?.spec?.resources;
-    return resources ? { ...resources, gpu: resources.gpu ?? 0 } : NO_RESOURCES;
-  }
-
   /** What live leases and lease commands in flight hold on each node. */
   private usedByNode(): Map<string, { used: Resources; leases: number }> {
-    const used = new Map<string, { used: Resources; leases: number }>();
-    const add = (nodeId: string, resources: Resources): void => {
-      const was = used.get(nodeId) ?? { used: NO_RESOURCES, leases: 0 };
-      used.set(nodeId, { used: addResources(was.used, resources), leases: was.leases + 1 });
+    return usedByNode(runningAllocations(this.placementState()));
+  }
+
+  private placementState(): PlacementState {
+    return {
+      nodes: this.nodes.values(),
+      jobs: this.jobs,
+      queued: this.queued,
+      leased: this.leased,
+      inFlight: this.inFlight,
     };
-    for (const jobId of this.leased) {
-      const lease = this.jobs.get(jobId)?.lease;
-      if (lease) for (const n of lease.nodes) add(n.nodeId, this.resourcesOf(jobId));
-    }
-    for (const [jobId, decision] of this.inFlight)
-      for (const n of decision.nodes) add(n.nodeId, this.resourcesOf(jobId));
-    return used;
   }
 
   private runPass(): void {
     if (!this.leader || this.stopping || !this.nc) return;
-    const room = this.options.config.maxLeasesInFlight - this.inFlight.size;
-    if (room <= 0 || this.queued.size === 0) return;
-    const used = this.usedByNode();
-    const nodes: SchedulableNode[] = [...this.nodes.values()].map((node) => ({
-      nodeId: node.nodeId,
-      pools: node.pools,
-      labels: node.labels,
-      capacity: node.capacity,
-      used: used.get(node.nodeId)?.used ?? NO_RESOURCES,
-      liveness: node.status === 'ready' ? 'live' : 'lost',
-    }));
-    const queue: QueuedJob[] = [];
-    for (const jobId of this.queued) {
-      const job = this.jobs.get(jobId);
-      if (!job?.spec || this.inFlight.has(jobId)) continue;
-      queue.push({
-        tenant: job.tenant,
-        jobId,
-        pool: job.spec.pool,
-        nodes: job.spec.nodes,
-        resources: this.resourcesOf(jobId),
-        priority: job.spec.priority,
-        queuedAt: job.queuedAt,
-        notBefore: job.notBefore,
-      });
+    if (this.queued.size === 0) {
+      this.explanations = new Map();
+      return;
     }
+    const room = this.options.config.maxLeasesInFlight - this.inFlight.size;
+    if (room <= 0) return;
     const now = this.now();
-    const pass = planPlacements({ nodes, queue, now });
-    for (const decision of pass.placed.slice(0, room)) this.lease(decision, now);
+    const input = placementSnapshot(this.placementState(), {
+      now,
+      seed: this.options.config.seed,
+      maxDecisions: room,
+      explainLimit: EXPLAINED_WAITING_JOBS,
+    });
+    let pass: PassResult;
+    try {
+      pass = schedulePass(input);
+    } catch (err) {
+      // Refused input (a job known twice, ...): log it and let the next pass try again.
+      this.options.log('placement_failed', { error: describe(err) });
+      return;
+    }
+    this.explanations = waitingExplanations(pass, EXPLAINED_WAITING_JOBS);
+    for (const decision of pass.decisions) this.lease(decision, now);
   }
 
-  private lease(decision: PlacementDecision, now: number): void {
+  private lease(decision: Decision, now: number): void {
     const job = this.jobs.get(decision.jobId);
     if (!job) return;
     const leaseEpoch = job.leaseEpoch + 1;
     const attempt = job.attempt + 1;
-    this.inFlight.set(job.jobId, decision);
+    this.inFlight.set(job.jobId, {
+      tenant: decision.tenant,
+      jobId: decision.jobId,
+      nodes: decision.nodes,
+      at: now,
+    });
     const sent = this.command('lease', 'LeaseJob', job.tenant, {
       jobId: job.jobId,
       leaseEpoch,

@@ -207,23 +207,30 @@ const startAgent = async (nodeId: string, pool: string, cpu = 2): Promise<FakeAg
   return agent;
 };
 
-const controllerCommand = <T>(verb: string, type: string, data: Record<string, unknown>) =>
+const controllerCommand = <T>(
+  verb: string,
+  type: string,
+  data: Record<string, unknown>,
+  tenant = 'acme',
+) =>
   sendCommand<T>(
     nc,
     subjects,
     'controller',
     verb,
-    aCommandEnvelope(type, data, { tenant: 'acme', actor: 'key-acme-1' }),
+    aCommandEnvelope(type, data, { tenant, actor: `key-${tenant}-1` }),
   );
 
 /** Submits, admits and queues a job as admission would; returns its id. */
-const queueJob = async (spec: Record<string, unknown>): Promise<string> => {
-  const { jobId } = await controllerCommand<{ jobId: string }>('submit', 'SubmitJob', {
-    spec: { command: ['true'], ...spec },
-    idempotencyKey: null,
-  });
-  await controllerCommand('admit', 'AdmitJob', { jobId });
-  await controllerCommand('queue', 'QueueJob', { jobId });
+const queueJob = async (spec: Record<string, unknown>, tenant = 'acme'): Promise<string> => {
+  const { jobId } = await controllerCommand<{ jobId: string }>(
+    'submit',
+    'SubmitJob',
+    { spec: { command: ['true'], ...spec }, idempotencyKey: null },
+    tenant,
+  );
+  await controllerCommand('admit', 'AdmitJob', { jobId }, tenant);
+  await controllerCommand('queue', 'QueueJob', { jobId }, tenant);
   return jobId;
 };
 
@@ -262,6 +269,38 @@ it('leases a 2-node gang to two distinct nodes with ranks 0 and 1, and a job too
     return read.length === 2 && read.every((r) => r.runningLeases === 1) ? read : undefined;
   }, 'scheduler_nodes written');
   expect(rows.map((r) => r.used.cpu)).toEqual([1, 1]);
+});
+
+it("shares a pool across tenants: the other tenant's job starts before the first tenant's queue", async () => {
+  const pool = 'fair';
+  const shape = { pool, resources: { cpu: 1, memoryMiB: 256 } };
+  // No node in the pool yet: everything waits, acme's four jobs older than zeta's one.
+  const acme: string[] = [];
+  for (let i = 0; i < 4; i += 1) acme.push(await queueJob(shape, 'acme'));
+  const zeta = await queueJob(shape, 'zeta');
+  await eventually(
+    () => [...acme, zeta].every((jobId) => scheduler.engine.explanationOf(jobId)),
+    'every job known and explained as waiting',
+  );
+  expect(scheduler.engine.explanationOf(zeta)).toMatchObject({
+    outcome: 'waiting',
+    waitingFor: { kind: 'never-fits', feasibleNodes: 0 },
+  });
+
+  // Room for two: priority then age alone would lease acme's two oldest.
+  const agent = await startAgent('f1', pool, 2);
+  await eventually(() => agent.offersOf(zeta)[0], "zeta's job leased");
+  await eventually(() => agent.offersOf(acme[0]!)[0], "acme's oldest job leased");
+  for (const jobId of acme.slice(1)) {
+    expect(agent.offersOf(jobId)).toEqual([]);
+    expect(await typesOf(jobId)).not.toContain('JobLeased');
+  }
+  // Still waiting, and the scheduler says why: acme's next job holds the node's reservation.
+  const waiting = await eventually(() => {
+    const explained = scheduler.engine.explanationOf(acme[1]!);
+    return explained?.waitingFor?.kind === 'reservation' ? explained : undefined;
+  }, "acme's next job explained as holding the reservation");
+  expect(waiting.waitingFor).toMatchObject({ nodes: [agent.nodeId] });
 });
 
 it('reports a silent node lost; the attempt fails and the job is leased again on another node', async () => {

@@ -1,0 +1,182 @@
+import {
+  NO_RESOURCES,
+  addResources,
+  type CoreJob,
+  type CoreNode,
+  type Explanation,
+  type PassResult,
+  type PlacementDecision,
+  type Resources,
+  type RunningAllocation,
+  type SnapshotInput,
+} from '@gantry/scheduling';
+import { type JobView } from './job-view';
+
+/**
+ * What the engine holds, turned into one snapshot for the placement core (schedulePass). Pure, so
+ * the mapping and the policy it feeds (fair share, gangs, backfill) are unit-tested apart from NATS.
+ */
+export interface NodeFacts {
+  readonly nodeId: string;
+  readonly pools: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capacity: Resources;
+  readonly status: 'ready' | 'lost';
+}
+
+/** A lease command sent and not yet answered: it holds its nodes from the moment it was decided. */
+export interface InFlightLease extends PlacementDecision {
+  /** Epoch ms. */
+  readonly at: number;
+}
+
+export interface PlacementState {
+  readonly nodes: Iterable<NodeFacts>;
+  readonly jobs: ReadonlyMap<string, JobView>;
+  readonly queued: Iterable<string>;
+  readonly leased: Iterable<string>;
+  readonly inFlight: ReadonlyMap<string, InFlightLease>;
+}
+
+export interface SnapshotOptions {
+  /** Epoch ms. */
+  readonly now: number;
+  readonly seed: number;
+  readonly maxDecisions: number;
+  /** How many waiting jobs (front of the queue first) a pass explains: explaining costs. */
+  readonly explainLimit: number;
+}
+
+export const resourcesOf = (job: JobView | undefined): Resources => {
+  const resources = job?.spec?.resources;
+  return resources ? { ...resources, gpu: resources.gpu ?? 0 } : NO_RESOURCES;
+};
+
+const expectedEnd = (job: JobView, startedAt: number): number | null => {
+  const seconds = job.spec?.expectedRuntimeSeconds;
+  return seconds === undefined ? null : startedAt + seconds * 1_000;
+};
+
+/**
+ * Live leases, then lease commands in flight. A job whose JobLeased event beat the lease reply is
+ * in both: it is counted once (the core refuses a job twice, and the node would look fuller).
+ */
+export const runningAllocations = (state: PlacementState): RunningAllocation[] => {
+  const running: RunningAllocation[] = [];
+  const seen = new Set<string>();
+  const add = (job: JobView, nodes: readonly string[], startedAt: number): void => {
+    if (!job.spec || seen.has(job.jobId)) return;
+    seen.add(job.jobId);
+    running.push({
+      jobId: job.jobId,
+      tenant: job.tenant,
+      pool: job.spec.pool,
+      nodes,
+      resources: resourcesOf(job),
+      startedAt,
+      expectedEnd: expectedEnd(job, startedAt),
+    });
+  };
+  for (const jobId of state.leased) {
+    const job = state.jobs.get(jobId);
+    if (job?.lease)
+      add(
+        job,
+        job.lease.nodes.map((n) => n.nodeId),
+        job.lease.leasedAt,
+      );
+  }
+  for (const [jobId, lease] of state.inFlight) {
+    const job = state.jobs.get(jobId);
+    if (job)
+      add(
+        job,
+        lease.nodes.map((n) => n.nodeId),
+        lease.at,
+      );
+  }
+  return running;
+};
+
+/** What the allocations hold on each node, and how many leases: the core's `used`, the read model's. */
+export const usedByNode = (
+  running: readonly RunningAllocation[],
+): Map<string, { used: Resources; leases: number }> => {
+  const used = new Map<string, { used: Resources; leases: number }>();
+  for (const allocation of running) {
+    for (const nodeId of allocation.nodes) {
+      const was = used.get(nodeId) ?? { used: NO_RESOURCES, leases: 0 };
+      used.set(nodeId, {
+        used: addResources(was.used, allocation.resources),
+        leases: was.leases + 1,
+      });
+    }
+  }
+  return used;
+};
+
+/** Queue order for choosing which waiting jobs to explain: priority, then age, then id. */
+const frontFirst = (a: CoreJob, b: CoreJob): number =>
+  b.priority - a.priority ||
+  a.enqueuedAt - b.enqueuedAt ||
+  (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
+
+export const placementSnapshot = (
+  state: PlacementState,
+  options: SnapshotOptions,
+): SnapshotInput => {
+  const running = runningAllocations(state);
+  const allocated = new Set(running.map((r) => r.jobId));
+  const used = usedByNode(running);
+  const nodes: CoreNode[] = [...state.nodes].map((node) => ({
+    nodeId: node.nodeId,
+    pools: node.pools,
+    labels: node.labels,
+    capacity: node.capacity,
+    used: used.get(node.nodeId)?.used ?? NO_RESOURCES,
+    lost: node.status === 'lost',
+  }));
+  const jobs: CoreJob[] = [];
+  for (const jobId of state.queued) {
+    const job = state.jobs.get(jobId);
+    if (!job?.spec || allocated.has(jobId)) continue;
+    jobs.push({
+      tenant: job.tenant,
+      jobId,
+      pool: job.spec.pool,
+      nodes: job.spec.nodes,
+      resources: resourcesOf(job),
+      priority: job.spec.priority,
+      enqueuedAt: job.queuedAt,
+      notBefore: job.notBefore,
+      expectedRuntimeSeconds: job.spec.expectedRuntimeSeconds ?? null,
+    });
+  }
+  // Every tenant weighs the same until tenant weights are configured.
+  const tenantWeights: Record<string, number> = {};
+  for (const { tenant } of [...jobs, ...running]) tenantWeights[tenant] = 1;
+  const explain = new Set(
+    [...jobs]
+      .sort(frontFirst)
+      .slice(0, options.explainLimit)
+      .map((job) => job.jobId),
+  );
+  return {
+    nodes,
+    jobs,
+    running,
+    now: options.now,
+    config: { seed: options.seed, tenantWeights },
+    options: { maxDecisions: options.maxDecisions, explain },
+  };
+};
+
+/** The explanations of the jobs a pass left waiting, by job id, at most `limit` of them. */
+export const waitingExplanations = (pass: PassResult, limit: number): Map<string, Explanation> => {
+  const waiting = new Map<string, Explanation>();
+  for (const explanation of pass.explanations) {
+    if (waiting.size >= limit) break;
+    if (explanation.outcome === 'waiting') waiting.set(explanation.jobId, explanation);
+  }
+  return waiting;
+};
