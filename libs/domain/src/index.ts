@@ -6,6 +6,7 @@ export {
   initialJobState,
   isHoldable,
   isLegalTransition,
+  stateAfterEvent,
   isTerminal,
   legalTransitions,
   type AttemptFailure,

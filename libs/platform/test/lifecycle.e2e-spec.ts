@@ -10,7 +10,7 @@ import {
   type CommandEnvelope,
   type SubjectCatalogue,
 } from '@gantry/contracts';
-import { isLegalTransition, type JobLifecycleState, type JobStateName } from '@gantry/domain';
+import { isLegalTransition, stateAfterEvent, type JobStateName } from '@gantry/domain';
 import { connectNats, deleteStreams, sendCommand } from '@gantry/messaging';
 import {
   createTestDatabase,
@@ -79,30 +79,12 @@ const eventsOf = async (jobId: string): Promise<JobEventView[]> => {
   return reply.body.events;
 };
 
-/** The state each event moves the job to; facts about an attempt or a rank leave it where it is. */
-const TARGET: Record<string, JobLifecycleState | undefined> = {
-  JobSubmitted: 'PENDING',
-  JobAdmitted: 'ADMITTED',
-  JobRejected: 'REJECTED',
-  JobBlocked: 'BLOCKED',
-  JobQueued: 'QUEUED',
-  JobHeld: 'HELD',
-  JobLeased: 'LEASED',
-  JobStagingStarted: 'STAGING',
-  JobStarted: 'RUNNING',
-  JobRetryScheduled: 'QUEUED',
-  JobSucceeded: 'SUCCEEDED',
-  JobFailed: 'FAILED',
-  JobDeadLettered: 'DEAD_LETTER',
-  JobCancelled: 'CANCELLED',
-};
-
 /** A history is complete and in order: versions 1..n, and every state change a legal one. */
 const expectLegalHistory = (events: readonly JobEventView[]): void => {
   expect(events.map((e) => e.version)).toEqual(events.map((_, i) => i + 1));
   let state: JobStateName = 'NONE';
   for (const event of events) {
-    const next = TARGET[event.type];
+    const next = stateAfterEvent(event);
     if (next === undefined) continue;
     expect({ from: state, event: event.type, legal: isLegalTransition(state, next) }).toEqual({
       from: state,

@@ -1,6 +1,7 @@
 import {
   isLegalTransition,
   isTerminal,
+  stateAfterEvent,
   type JobLifecycleState,
   type JobStateName,
 } from '@gantry/domain';
@@ -15,24 +16,6 @@ export interface StoredEvent {
   readonly data: Record<string, unknown>;
   readonly occurredAt: Date;
 }
-
-/** The state each event moves the job to; facts about an attempt or a rank leave it where it is. */
-const TARGET: Record<string, JobLifecycleState | undefined> = {
-  JobSubmitted: 'PENDING',
-  JobAdmitted: 'ADMITTED',
-  JobRejected: 'REJECTED',
-  JobBlocked: 'BLOCKED',
-  JobQueued: 'QUEUED',
-  JobHeld: 'HELD',
-  JobLeased: 'LEASED',
-  JobStagingStarted: 'STAGING',
-  JobStarted: 'RUNNING',
-  JobRetryScheduled: 'QUEUED',
-  JobSucceeded: 'SUCCEEDED',
-  JobFailed: 'FAILED',
-  JobDeadLettered: 'DEAD_LETTER',
-  JobCancelled: 'CANCELLED',
-};
 
 /** Facts an agent's report produces: each must carry the epoch of the lease live at that point. */
 const WORKER_SIDE = new Set([
@@ -64,10 +47,7 @@ export interface JobVerdict {
   readonly doubleAssignment: readonly string[];
 }
 
-const targetOf = (event: StoredEvent): JobLifecycleState | undefined =>
-  event.type === 'JobReleased'
-    ? (event.data['releasedTo'] as JobLifecycleState)
-    : TARGET[event.type];
+const targetOf = (event: StoredEvent): JobLifecycleState | undefined => stateAfterEvent(event);
 
 export const judgeHistory = (events: readonly StoredEvent[]): JobVerdict => {
   const illegal: string[] = [];

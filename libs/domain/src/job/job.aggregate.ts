@@ -88,6 +88,37 @@ export type HoldableState = 'ADMITTED' | 'BLOCKED' | 'QUEUED';
 export const isHoldable = (state: JobStateName): state is HoldableState =>
   state === 'ADMITTED' || state === 'BLOCKED' || state === 'QUEUED';
 
+const STATE_AFTER: Readonly<Partial<Record<string, JobLifecycleState>>> = {
+  JobSubmitted: 'PENDING',
+  JobAdmitted: 'ADMITTED',
+  JobRejected: 'REJECTED',
+  JobBlocked: 'BLOCKED',
+  JobQueued: 'QUEUED',
+  JobHeld: 'HELD',
+  JobLeased: 'LEASED',
+  JobStagingStarted: 'STAGING',
+  JobStarted: 'RUNNING',
+  JobRetryScheduled: 'QUEUED',
+  JobSucceeded: 'SUCCEEDED',
+  JobFailed: 'FAILED',
+  JobDeadLettered: 'DEAD_LETTER',
+  JobCancelled: 'CANCELLED',
+};
+
+/**
+ * The state a job event moves the job to, for readers that check a recorded history against the
+ * state machine (tests, the chaos suite, audits) without folding it. undefined: the event is about
+ * an attempt or a rank, or an intent, and leaves the state where it is. A release goes back to
+ * where the hold found the job, which the event itself names.
+ */
+export const stateAfterEvent = (event: {
+  readonly type: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}): JobLifecycleState | undefined =>
+  event.type === 'JobReleased'
+    ? (event.data['releasedTo'] as JobLifecycleState)
+    : STATE_AFTER[event.type];
+
 /** A job's stream is known before its first event: the handler opens `job-<id>` for a tenant. */
 export interface JobIdentity {
   readonly tenant: string;

@@ -14,7 +14,14 @@ import {
   NOW,
   type JobHistoryBuilder,
 } from '../../test/job.builders';
-import { evolve, legalTransitions, type JobState, type JobStateName } from './job.aggregate';
+import {
+  evolve,
+  initialJobState,
+  legalTransitions,
+  stateAfterEvent,
+  type JobState,
+  type JobStateName,
+} from './job.aggregate';
 import { decide } from './job.decide';
 
 /**
@@ -853,5 +860,35 @@ describe('evolve', () => {
       notBefore: null,
       exitCodes: [null, null],
     });
+  });
+});
+
+describe('stateAfterEvent', () => {
+  it('agrees with evolve on every event of a history that visits most states', () => {
+    const history = aJob()
+      .withRetry({ maxAttempts: 3 })
+      .submitted()
+      .admitted()
+      .queued()
+      .leased()
+      .started()
+      .events();
+    let state = initialJobState({ tenant: 'acme', jobId: 'j-1' });
+    for (const event of history) {
+      const next = evolve(state, event);
+      const named = stateAfterEvent(event);
+      expect({ event: event.type, state: named ?? state.state }).toEqual({
+        event: event.type,
+        state: next.state,
+      });
+      state = next;
+    }
+  });
+
+  it('sends a release where the hold found the job, and leaves rank facts alone', () => {
+    expect(stateAfterEvent({ type: 'JobReleased', data: { releasedTo: 'BLOCKED' } })).toBe(
+      'BLOCKED',
+    );
+    expect(stateAfterEvent({ type: 'RankExited', data: {} })).toBeUndefined();
   });
 });
