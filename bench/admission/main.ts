@@ -1,12 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { createSubjects, type CommandEnvelope } from '@gantry/contracts';
-import { connectNats, deleteStreams, sendCommand } from '@gantry/messaging';
-import { GatewayClient, startPlatform } from '@gantry/platform';
-import { createTestDatabase, resolveServerUrls, uniqueName, WORKSPACE_ROOT } from '@gantry/testing';
+import { commandEnvelope, sendCommand } from '@gantry/messaging';
+import { GatewayClient } from '@gantry/platform';
+import { withBenchPlatform } from '../support';
 
 /**
  * Admission decision latency (issue 4): the `admission.submit` round trip, which records the job,
@@ -46,45 +40,27 @@ const measure = async (
   return latencies;
 };
 
-const main = async (): Promise<void> => {
-  const { natsUrl } = resolveServerUrls();
-  const db = await createTestDatabase('gantry_bench_adm');
-  const subjects = createSubjects(uniqueName('benchadm'));
-  const workRoot = mkdtempSync(join(tmpdir(), 'gantry-bench-adm-'));
-  chmodSync(workRoot, 0o711);
-  const nc = await connectNats(natsUrl, 'bench-admission');
+const main = (): Promise<void> =>
   // No agents: the jobs stay queued, so only admission's work is measured.
-  const platform = await startPlatform({
-    workspaceRoot: WORKSPACE_ROOT,
-    databaseUrl: db.url,
-    natsUrl,
-    namespace: subjects.namespace,
-    adminToken: 'bench-admin',
-    workRoot,
-    agents: [],
-  });
-  try {
+  withBenchPlatform('admission', [], async ({ platform, nc, subjects }) => {
     const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
     await admin.createTenant('bench', { cores: 1_000_000, concurrentJobs: 10_000_000 });
-    const submit = (): Promise<unknown> => {
-      const envelope: CommandEnvelope = {
-        id: randomUUID(),
-        type: 'SubmitJob',
-        schemaVersion: 1,
-        data: {
-          spec: { command: ['true'], resources: { cpu: 1, memoryMiB: 64 } },
-          idempotencyKey: null,
-        },
-        metadata: {
-          tenant: 'bench',
-          occurredAt: new Date().toISOString(),
-          causationId: null,
-          correlationId: randomUUID(),
-          actor: 'bench',
-        },
-      };
-      return sendCommand(nc, subjects, 'admission', 'submit', envelope, { timeoutMs: 30_000 });
-    };
+    const submit = (): Promise<unknown> =>
+      sendCommand(
+        nc,
+        subjects,
+        'admission',
+        'submit',
+        commandEnvelope(
+          'SubmitJob',
+          {
+            spec: { command: ['true'], resources: { cpu: 1, memoryMiB: 64 } },
+            idempotencyKey: null,
+          },
+          { tenant: 'bench', actor: 'bench' },
+        ),
+        { timeoutMs: 30_000 },
+      );
     const echoSubject = `${subjects.namespace}.bench.echo`;
     const echo = nc.subscribe(echoSubject, {
       callback: (_err, msg) => {
@@ -108,14 +84,7 @@ const main = async (): Promise<void> => {
       );
     }
     echo.unsubscribe();
-  } finally {
-    await platform.stop();
-    await deleteStreams(await jetstreamManager(nc), subjects);
-    await nc.close();
-    await db.drop();
-    rmSync(workRoot, { recursive: true, force: true });
-  }
-};
+  });
 
 main().catch((err) => {
   console.error(err);

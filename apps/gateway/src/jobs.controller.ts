@@ -33,6 +33,11 @@ import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
 import { parseInput } from './validate';
 import { untilVisible } from './read-your-writes';
 
+interface JobAccepted {
+  readonly id: string;
+  readonly state: JobView['state'];
+}
+
 interface JobReply {
   readonly jobId: string;
   readonly state: JobView['state'];
@@ -140,18 +145,12 @@ export class JobsController {
     @Param('id') id: string,
     @Body() body: unknown,
     @Req() req: FastifyRequest,
-  ): Promise<{ id: string; state: JobView['state'] }> {
-    const key = await this.auth.tenant(authorization);
-    const jobId = jobIdOf(id);
+  ): Promise<JobAccepted> {
     const { reason } = parseInput(CancelJobBodySchema, body ?? {}, 'the cancel request');
-    const reply = await this.commands.send<JobReply>(
-      'controller',
-      'cancel',
-      'CancelJob',
-      { jobId, reason: reason ?? '', requestedBy: keyActor(key.keyId) },
-      originOf(key, req),
-    );
-    return { id: reply.jobId, state: reply.state };
+    return this.onJob(authorization, id, req, 'cancel', 'CancelJob', (actor) => ({
+      reason: reason ?? '',
+      requestedBy: actor,
+    }));
   }
 
   /** D6: a manual gate before placement. A job that already holds nodes is cancelled instead. */
@@ -162,18 +161,12 @@ export class JobsController {
     @Param('id') id: string,
     @Body() body: unknown,
     @Req() req: FastifyRequest,
-  ): Promise<{ id: string; state: JobView['state'] }> {
-    const key = await this.auth.tenant(authorization);
-    const jobId = jobIdOf(id);
+  ): Promise<JobAccepted> {
     const { reason } = parseInput(CancelJobBodySchema, body ?? {}, 'the hold request');
-    const reply = await this.commands.send<JobReply>(
-      'controller',
-      'hold',
-      'HoldJob',
-      { jobId, reason: reason ?? '', heldBy: keyActor(key.keyId) },
-      originOf(key, req),
-    );
-    return { id: reply.jobId, state: reply.state };
+    return this.onJob(authorization, id, req, 'hold', 'HoldJob', (actor) => ({
+      reason: reason ?? '',
+      heldBy: actor,
+    }));
   }
 
   @Post(':id/release')
@@ -182,14 +175,31 @@ export class JobsController {
     @Headers('authorization') authorization: string | undefined,
     @Param('id') id: string,
     @Req() req: FastifyRequest,
-  ): Promise<{ id: string; state: JobView['state'] }> {
+  ): Promise<JobAccepted> {
+    return this.onJob(authorization, id, req, 'release', 'ReleaseJob', (actor) => ({
+      releasedBy: actor,
+    }));
+  }
+
+  /**
+   * A command about one of the caller's jobs: the controller answers NOT_FOUND for another
+   * tenant's job exactly as for a missing one (invariant 7), since the tenant travels in metadata.
+   */
+  private async onJob(
+    authorization: string | undefined,
+    id: string,
+    req: FastifyRequest,
+    verb: string,
+    type: string,
+    data: (actor: string) => Record<string, unknown>,
+  ): Promise<JobAccepted> {
     const key = await this.auth.tenant(authorization);
     const jobId = jobIdOf(id);
     const reply = await this.commands.send<JobReply>(
       'controller',
-      'release',
-      'ReleaseJob',
-      { jobId, releasedBy: keyActor(key.keyId) },
+      verb,
+      type,
+      { jobId, ...data(keyActor(key.keyId)) },
       originOf(key, req),
     );
     return { id: reply.jobId, state: reply.state };
