@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'pg';
 import { createSubjects, eventRegistry } from '@gantry/contracts';
 import { PostgresEventStore } from '@gantry/event-store';
 import { connectNats, deleteStreams, sendCommand } from '@gantry/messaging';
+import { ServiceProcess } from '@gantry/platform';
 import {
   createTestDatabase,
   resolveServerUrls,
@@ -20,8 +20,7 @@ const subjects = createSubjects(uniqueName('t'));
 let db: TestDatabase;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-let child: ChildProcess | undefined;
-let output = '';
+let child: ServiceProcess | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase('gantry_ctl_main');
@@ -30,22 +29,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await child?.kill();
   await deleteStreams(jsm, subjects);
   await nc.drain();
   await db.drop();
 });
 
-const waitFor = async (pattern: RegExp, timeoutMs = 60_000): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(output)) {
-    if (Date.now() > deadline) throw new Error(`no ${pattern} in the output:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
-
 it('runs as a process: migrates, answers a submission, stops cleanly on SIGTERM', async () => {
-  child = spawn(process.execPath, ['tools/run.js', 'apps/controller/src/main.ts'], {
+  child = ServiceProcess.spawn({
+    name: 'controller',
+    entry: 'apps/controller/src/main.ts',
     cwd: WORKSPACE_ROOT,
     env: {
       ...process.env,
@@ -53,11 +46,8 @@ it('runs as a process: migrates, answers a submission, stops cleanly on SIGTERM'
       NATS_URL: resolveServerUrls().natsUrl,
       GANTRY_NAMESPACE: subjects.namespace,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(/"event":"started"/);
+  await child.waitFor(/"event":"started"/);
 
   const reply = await sendCommand<JobReply>(
     nc,
@@ -79,10 +69,7 @@ it('runs as a process: migrates, answers a submission, stops cleanly on SIGTERM'
     await pool.end();
   }
 
-  const exited = new Promise<number | null>((resolve) =>
-    child!.on('exit', (code) => resolve(code)),
-  );
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0);
-  expect(output).toMatch(/"event":"stopped"/);
+  await child.stop();
+  expect(child.exitCode).toBe(0);
+  expect(child.output).toMatch(/"event":"stopped"/);
 });

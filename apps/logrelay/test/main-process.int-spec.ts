@@ -1,11 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'pg';
 import { createSubjects, type LogChunk } from '@gantry/contracts';
 import { connectNats, deleteStreams } from '@gantry/messaging';
+import { ServiceProcess } from '@gantry/platform';
 import {
   createTestDatabase,
+  eventually,
   resolveServerUrls,
   uniqueName,
   WORKSPACE_ROOT,
@@ -17,8 +18,7 @@ const subjects = createSubjects(uniqueName('t'));
 let db: TestDatabase;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
-let child: ChildProcess | undefined;
-let output = '';
+let child: ServiceProcess | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase('gantry_logrelay_main');
@@ -27,22 +27,16 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await child?.kill();
   await deleteStreams(jsm, subjects);
   await nc.drain();
   await db.drop();
 });
 
-const waitFor = async (what: string, probe: () => boolean | Promise<boolean>): Promise<void> => {
-  const deadline = Date.now() + 60_000;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
-
 it('runs as a process: migrates, stores a published chunk, stops cleanly on SIGTERM', async () => {
-  child = spawn(process.execPath, ['tools/run.js', 'apps/logrelay/src/main.ts'], {
+  child = ServiceProcess.spawn({
+    name: 'logrelay',
+    entry: 'apps/logrelay/src/main.ts',
     cwd: WORKSPACE_ROOT,
     env: {
       ...process.env,
@@ -50,11 +44,8 @@ it('runs as a process: migrates, stores a published chunk, stops cleanly on SIGT
       NATS_URL: resolveServerUrls().natsUrl,
       GANTRY_NAMESPACE: subjects.namespace,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor('started', () => /"event":"started"/.test(output));
+  await child.waitFor(/"event":"started"/);
 
   const chunk: LogChunk = {
     tenant: 'acme',
@@ -72,18 +63,17 @@ it('runs as a process: migrates, stores a published chunk, stops cleanly on SIGT
   await jetstream(nc).publish(subjects.log('acme', 'j-main', 1, 0), JSON.stringify(chunk));
   const pool = new Pool({ connectionString: db.url, max: 1 });
   try {
-    await waitFor('the chunk in log_chunks', async () => {
+    await eventually(async () => {
       const { rows } = await pool.query(
         "SELECT data FROM log_chunks WHERE tenant = 'acme' AND job_id = 'j-main'",
       );
       return rows.length === 1;
-    });
+    }, 'the chunk in log_chunks');
   } finally {
     await pool.end();
   }
 
-  const exited = new Promise<number | null>((resolve) => child!.once('exit', resolve));
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0);
-  expect(output).toMatch(/"event":"stopped"/);
+  await child.stop();
+  expect(child.exitCode).toBe(0);
+  expect(child.output).toMatch(/"event":"stopped"/);
 });

@@ -53,6 +53,11 @@ export class ServiceProcess {
     return this.child.pid;
   }
 
+  /** The exit status once it exited on its own or by signal handling; null while running or if killed. */
+  get exitCode(): number | null {
+    return this.child.exitCode;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
