@@ -1,5 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { type FastifyRequest } from 'fastify';
 import { type ServiceName } from '@gantry/contracts';
+import { type AuthenticatedKey } from '@gantry/projections';
+import { keyActor } from './auth';
 import { commandEnvelope, sendCommand } from '@gantry/messaging';
 import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
 
@@ -9,6 +12,13 @@ export interface CommandOrigin {
   /** The HTTP request's id, so everything that follows one call correlates. */
   readonly correlationId: string;
 }
+
+/** A tenant's call as a command's origin: its tenant, the key as actor, the request as correlation. */
+export const originOfKey = (key: AuthenticatedKey, req: FastifyRequest): CommandOrigin => ({
+  tenant: key.tenant,
+  actor: keyActor(key.keyId),
+  correlationId: req.id,
+});
 
 /** The gateway's only way to change anything: a command to the service that owns the stream. */
 @Injectable()

@@ -19,9 +19,8 @@ import {
   type ErrorCode,
 } from '@gantry/contracts';
 import { readStagedFile, type AuthenticatedKey, type StagedFileView } from '@gantry/projections';
-import { keyActor } from './auth';
 import { Authenticator } from './authenticator';
-import { CommandSender, type CommandOrigin } from './commands';
+import { CommandSender, originOfKey } from './commands';
 import { EdgeCodes, EdgeError } from './problem';
 import {
   CreateFileBodySchema,
@@ -49,12 +48,6 @@ export const acceptOctetStreamBodies = (fastify: FastifyInstance, bodyLimit: num
 
 const notFound = (): GantryError => new GantryError(ErrorCodes.NOT_FOUND, 'no such file');
 const knownCodes = new Set<string>(Object.values(ErrorCodes));
-
-const originOf = (key: AuthenticatedKey, req: FastifyRequest): CommandOrigin => ({
-  tenant: key.tenant,
-  actor: keyActor(key.keyId),
-  correlationId: req.id,
-});
 
 /** Staging's answer to a refused PUT, as the error it stands for. */
 const uploadError = async (res: Response): Promise<Error> => {
@@ -156,7 +149,7 @@ export class FilesController {
       'create-file',
       'CreateFile',
       announced,
-      originOf(key, req),
+      originOfKey(key, req),
     );
   }
 }

@@ -13,10 +13,9 @@ import {
 } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { ErrorCodes, GantryError, streamIdOf } from '@gantry/contracts';
-import { type AuthenticatedKey } from '@gantry/projections';
 import { keyActor } from './auth';
 import { Authenticator } from './authenticator';
-import { CommandSender, type CommandOrigin } from './commands';
+import { CommandSender, originOfKey } from './commands';
 import { decodeCursor, encodeCursor } from './cursor';
 import { JobsReadModel } from './jobs.read-model';
 import {
@@ -50,12 +49,6 @@ const jobIdOf = (raw: string): string => {
   if (!JobIdSchema.safeParse(raw).success) throw notFound();
   return raw;
 };
-
-const originOf = (key: AuthenticatedKey, req: FastifyRequest): CommandOrigin => ({
-  tenant: key.tenant,
-  actor: keyActor(key.keyId),
-  correlationId: req.id,
-});
 
 /**
  * A tenant's jobs. Writes go to the controller as commands with the caller's tenant in their
@@ -96,7 +89,7 @@ export class JobsController {
         'dry-run',
         'SubmitJob',
         { spec, idempotencyKey: idempotencyKey ?? null },
-        originOf(key, req),
+        originOfKey(key, req),
       );
       return { dryRun: true, ...verdict };
     }
@@ -106,7 +99,7 @@ export class JobsController {
       'submit',
       'SubmitJob',
       { spec, idempotencyKey: idempotencyKey ?? null },
-      originOf(key, req),
+      originOfKey(key, req),
     );
     await untilVisible(async () => (await this.jobs.get(key.tenant, reply.jobId)) !== null);
     return { id: reply.jobId, state: reply.state };
@@ -200,7 +193,7 @@ export class JobsController {
       verb,
       type,
       { jobId, ...data(keyActor(key.keyId)) },
-      originOf(key, req),
+      originOfKey(key, req),
     );
     return { id: reply.jobId, state: reply.state };
   }
