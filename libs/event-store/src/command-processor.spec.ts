@@ -136,14 +136,16 @@ class RacingStore implements EventStreams {
 
 const NOW = new Date('2025-03-01T12:00:00.000Z');
 
-const setup = (maxAttempts = 5, cachedStreams = 0) => {
+const setup = (maxAttempts = 5, cachedStreams = 0, decideOnCachedState = false) => {
   const store = new RacingStore();
   const pauses: number[] = [];
   const processor = new CommandProcessor(store, {
     clock: () => NOW,
     random: () => 0.5,
     maxAttempts,
-    ...(cachedStreams > 0 ? { stateCache: { maxStreams: cachedStreams } } : {}),
+    ...(cachedStreams > 0
+      ? { stateCache: { maxStreams: cachedStreams, decideOnCachedState } }
+      : {}),
     sleep: async (ms) => {
       pauses.push(ms);
     },
@@ -363,6 +365,43 @@ describe('CommandProcessor', () => {
     // Against the rival's 8: the 3 no longer fits, the 1 still does.
     expect(outcomes.map((o) => o.ok)).toEqual([false, true]);
     expect(store.streams.get('counter-1')!.map((e) => e.data['amount'])).toEqual([8, 1]);
+  });
+
+  describe('deciding a batch on the cached state', () => {
+    const batchOf = (...amounts: number[]) =>
+      amounts.map((amount) => ({ command: { amount, limit: 10 }, context }));
+
+    it('reads nothing when the cache is current, and lets the append verify it', async () => {
+      const { store, processor } = setup(5, 10, true);
+      store.seed('counter-1', 'acme', 2);
+      await processor.handleBatch(counter, 'counter-1', batchOf(1));
+      const outcomes = await processor.handleBatch(counter, 'counter-1', batchOf(1));
+      expect(outcomes.map((o) => o.ok)).toEqual([true]);
+      expect(store.readsFrom).toEqual([]);
+      expect(store.streams.get('counter-1')!.map((e) => e.data['amount'])).toEqual([2, 1, 1]);
+    });
+
+    it('never appends on a stale cache: the lost race is re-read and decided again', async () => {
+      const { store, processor } = setup(5, 10, true);
+      store.seed('counter-1', 'acme', 2);
+      await processor.handleBatch(counter, 'counter-1', batchOf(1));
+      // Another writer behind the cache's back: the cached 3 is stale, the stream is at 9.
+      store.seed('counter-1', 'acme', 6);
+      const outcomes = await processor.handleBatch(counter, 'counter-1', batchOf(2, 1));
+      expect(outcomes.map((o) => o.ok)).toEqual([false, true]);
+      expect(store.streams.get('counter-1')!.map((e) => e.data['amount'])).toEqual([2, 1, 6, 1]);
+    });
+
+    it('re-reads before answering a refusal the cache alone decided', async () => {
+      const { store, processor } = setup(5, 10, true);
+      store.seed('counter-1', 'acme', 9);
+      await processor.handleBatch(counter, 'counter-1', batchOf(0));
+      // The stream is really empty of room only in the cache: a rival gave some back.
+      store.seed('counter-1', 'acme', -5);
+      const outcomes = await processor.handleBatch(counter, 'counter-1', batchOf(3));
+      expect(outcomes.map((o) => o.ok)).toEqual([true]);
+      expect(store.readsFrom).toEqual([2]);
+    });
   });
 
   it('refuses a batch that mixes tenants', async () => {

@@ -344,24 +344,7 @@ export class PostgresEventStore {
 
   /** Runs fn in one transaction; pass the client to append/read as `{ tx }`. */
   async withTransaction<T>(fn: (tx: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: unknown;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError;
-      }
-      throw err;
-    } finally {
-      // A client whose rollback failed is in an unknown state; the pool must not hand it out again.
-      client.release(broken instanceof Error ? broken : undefined);
-    }
+    return inPoolTransaction(this.pool, fn);
   }
 
   async loadSnapshot<S>(streamId: string, opts: OnConnection = {}): Promise<Snapshot<S> | null> {
@@ -414,3 +397,37 @@ export class PostgresEventStore {
     return { state, version, eventsFolded: events.length };
   }
 }
+
+/**
+ * One transaction on a client of `pool`. Checked out, a client has no listener of the pool's: a
+ * connection lost between statements (while the work awaits something else) would emit an
+ * unhandled 'error' and crash the process. Kept here, it fails the work and the client is
+ * destroyed rather than handed out again, as is one whose rollback failed.
+ */
+export const inPoolTransaction = async <T>(
+  pool: Pool,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<T> => {
+  const client = await pool.connect();
+  let broken: unknown;
+  const onError = (err: unknown): void => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackError) {
+      broken ??= rollbackError;
+    }
+    throw err;
+  } finally {
+    client.off('error', onError);
+    client.release(broken instanceof Error ? broken : undefined);
+  }
+};

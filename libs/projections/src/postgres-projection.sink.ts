@@ -1,6 +1,6 @@
 import { type Pool, type PoolClient } from 'pg';
 import { ErrorCodes, GantryError, type EventEnvelope } from '@gantry/contracts';
-import { type Checkpoint, type PostgresEventStore } from '@gantry/event-store';
+import { inPoolTransaction, type Checkpoint, type PostgresEventStore } from '@gantry/event-store';
 import { opToSql } from './op-sql';
 import { type ProjectionTable } from './projection-op';
 import { classifyStreamVersion, readsStreamOf, type ProjectionDefinition } from './projection';
@@ -134,6 +134,37 @@ export class PostgresProjectionSink {
     });
   }
 
+  /**
+   * Projects one stream again from the store: deletes the rows it wrote (`rows`: table and key
+   * values), then applies all its events, and records its version, in one transaction. How a
+   * reconciler corrects rows that drifted from the truth without rebuilding everything. The
+   * stream is read under the checkpoint lock, so a live batch cannot slip between the read and
+   * the rewrite; events appended after it arrive as the next versions, as usual.
+   */
+  async replayStream(
+    streamId: string,
+    rows: readonly { readonly table: string; readonly where: Readonly<Record<string, unknown>> }[],
+  ): Promise<number> {
+    return this.inTransaction(async (client) => {
+      await this.lockCheckpoint(client);
+      for (const { table, where } of rows) {
+        const owned = this.tables.get(table);
+        const columns = Object.keys(where);
+        if (!owned || columns.length === 0 || columns.some((c) => !owned.columns.includes(c)))
+          throw new Error(`projection ${this.name} cannot delete from ${table} by ${columns}`);
+        await client.query(
+          `DELETE FROM "${table}" WHERE ${columns.map((c, i) => `"${c}" = $${i + 1}`).join(' AND ')}`,
+          Object.values(where),
+        );
+      }
+      const events = await this.store.readStream(streamId);
+      for (const event of events) await this.applyOne(client, event);
+      const version = events.at(-1)?.metadata.streamVersion ?? 0;
+      await this.saveVersions(client, new Map([[streamId, version]]), new Set([streamId]));
+      return events.length;
+    });
+  }
+
   private async applyOne(client: PoolClient, event: EventEnvelope): Promise<void> {
     for (const op of this.definition.project(event)) {
       const table = this.tables.get(op.table);
@@ -238,18 +269,7 @@ export class PostgresProjectionSink {
     );
   }
 
-  private async inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+  private inTransaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    return inPoolTransaction(this.pool, work);
   }
 }

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { TenantIdSchema } from '../ids';
 import { defineMessage, type MessageOf } from '../registry';
-import { ApiKeyIdSchema, TenantNameSchema, TenantQuotasSchema } from '../events/tenant.events';
+import {
+  ApiKeyIdSchema,
+  TenantBudgetSchema,
+  TenantNameSchema,
+  TenantQuotasSchema,
+} from '../events/tenant.events';
 
 /**
  * Admin commands on tenants (FEATURES.md B5), answered by admission on
@@ -35,23 +40,63 @@ export const RevokeApiKey = defineMessage(
  * guard), and release them when the job ends. Both are idempotent per job.
  */
 const JobIdField = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+const MoneyField = z.number().nonnegative().max(1_000_000_000_000);
 /** v2 adds memory and GPUs; a v1 sender reserved cores only. */
+/** v3 adds the pool and the job's price (its rate per hour and projected cost, B3). */
 export const ReserveJobCapacity = defineMessage(
   'ReserveJobCapacity',
-  2,
+  3,
   z.strictObject({
     id: TenantIdSchema,
     jobId: JobIdField,
     cores: z.number().nonnegative().max(100_000_000),
     memoryMiB: z.number().int().nonnegative().max(1_000_000_000_000),
     gpus: z.number().int().nonnegative().max(100_000_000),
+    pool: z.string().min(1).max(64).nullable(),
+    ratePerHour: MoneyField,
+    projectedCost: MoneyField,
   }),
-  { 1: (data) => ({ ...data, memoryMiB: 0, gpus: 0 }) },
+  {
+    1: (data) => ({ ...data, memoryMiB: 0, gpus: 0 }),
+    2: (data) => ({ ...data, pool: null, ratePerHour: 0, projectedCost: 0 }),
+  },
 );
+/** v2 carries the job's real runtime, which the aggregate prices at the job's locked rate. */
 export const ReleaseJobCapacity = defineMessage(
   'ReleaseJobCapacity',
+  2,
+  z.strictObject({
+    id: TenantIdSchema,
+    jobId: JobIdField,
+    runtimeSeconds: z.number().nonnegative().max(1_000_000_000),
+  }),
+  { 1: (data) => ({ ...data, runtimeSeconds: 0 }) },
+);
+
+/** B3/B5: an admin sets (or, with null, removes) a tenant's monthly budget. */
+export const SetTenantBudget = defineMessage(
+  'SetTenantBudget',
   1,
-  z.strictObject({ id: TenantIdSchema, jobId: JobIdField }),
+  z.strictObject({ id: TenantIdSchema, budget: TenantBudgetSchema.nullable() }),
+);
+/**
+ * Pull the kill switch. From an admin (`admin`), or from admission's budget watch (`budget`),
+ * which says what running jobs have accrued so far: the tenant stream knows only ended jobs' cost.
+ */
+export const PauseTenant = defineMessage(
+  'PauseTenant',
+  1,
+  z.strictObject({
+    id: TenantIdSchema,
+    reason: z.enum(['budget', 'admin']),
+    runningAccrued: MoneyField.default(0),
+  }),
+);
+/** From an admin, or from the budget watch when a new month gives a budget-paused tenant room. */
+export const ResumeTenant = defineMessage(
+  'ResumeTenant',
+  1,
+  z.strictObject({ id: TenantIdSchema, cause: z.enum(['admin', 'new-month']).default('admin') }),
 );
 
 export const tenantCommandDefinitions = [
@@ -61,6 +106,9 @@ export const tenantCommandDefinitions = [
   RevokeApiKey,
   ReserveJobCapacity,
   ReleaseJobCapacity,
+  SetTenantBudget,
+  PauseTenant,
+  ResumeTenant,
 ] as const;
 
 export type TenantCommand = MessageOf<(typeof tenantCommandDefinitions)[number]>;

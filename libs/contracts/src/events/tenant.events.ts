@@ -12,6 +12,8 @@ import { defineMessage, type MessageOf } from '../registry';
  * hashed").
  */
 const Timestamp = z.iso.datetime({ offset: true });
+/** An amount in the price book's currency units; never negative. */
+const Money = z.number().nonnegative().max(1_000_000_000_000);
 
 /**
  * A tenant's limits; every dimension optional (absent: no limit on it), every value positive.
@@ -88,14 +90,22 @@ export const JobCapacityReservedData = z.strictObject({
   cores: z.number().nonnegative(),
   memoryMiB: z.number().int().nonnegative(),
   gpus: z.number().int().nonnegative(),
+  /** The pool the job runs in, for per-pool quotas (null: reserved before pools counted). */
+  pool: z.string().min(1).max(64).nullable(),
+  /** What an hour of the whole job costs at the prices of its admission (B3): locked per job. */
+  ratePerHour: Money,
+  /** ratePerHour x expected runtime: what the budget guard counts while the job holds it. */
+  projectedCost: Money,
   reservedAt: Timestamp,
 });
 export const JobCapacityReserved = defineMessage(
   'JobCapacityReserved',
-  2,
+  3,
   JobCapacityReservedData,
   {
     1: (data) => ({ ...data, memoryMiB: 0, gpus: 0 }),
+    // v2 reservations were made before prices existed: they cost nothing, in no known pool.
+    2: (data) => ({ ...data, pool: null, ratePerHour: 0, projectedCost: 0 }),
   },
 );
 
@@ -103,9 +113,65 @@ export const JobCapacityReserved = defineMessage(
 export const JobCapacityReleasedData = z.strictObject({
   id: TenantIdSchema,
   jobId: ReservedJobId,
+  /** The job's real running time, summed over its attempts (B3: actual cost). */
+  runtimeSeconds: z.number().nonnegative(),
+  /** ratePerHour x runtime: the spend this job adds to the month it ended in. */
+  cost: Money,
   releasedAt: Timestamp,
 });
-export const JobCapacityReleased = defineMessage('JobCapacityReleased', 1, JobCapacityReleasedData);
+export const JobCapacityReleased = defineMessage(
+  'JobCapacityReleased',
+  2,
+  JobCapacityReleasedData,
+  // Released before costs were counted: nothing was spent.
+  { 1: (data) => ({ ...data, runtimeSeconds: 0, cost: 0 }) },
+);
+
+/**
+ * A tenant's monthly budget (B3), in the price book's currency units. `onExhausted` is the
+ * tenant's choice of what the auto-pause does to jobs already running: let them finish, or stop
+ * them. null: no budget.
+ */
+export const TenantBudgetSchema = z.strictObject({
+  monthly: z.number().positive().max(1_000_000_000_000),
+  onExhausted: z.enum(['finish', 'stop']).default('finish'),
+});
+export type TenantBudget = z.output<typeof TenantBudgetSchema>;
+
+export const TenantBudgetSetData = z.strictObject({
+  id: TenantIdSchema,
+  budget: TenantBudgetSchema.nullable(),
+  setAt: Timestamp,
+});
+export const TenantBudgetSet = defineMessage('TenantBudgetSet', 1, TenantBudgetSetData);
+
+/**
+ * The kill switch (B3): while paused, new submissions are refused and queued jobs are held.
+ * `budget`: accrued spend reached the monthly budget; `admin`: an admin pulled it.
+ */
+export const TenantPausedData = z.strictObject({
+  id: TenantIdSchema,
+  reason: z.enum(['budget', 'admin']),
+  /** The month's spend (ended jobs plus what running ones had accrued) when it was pulled. */
+  spend: Money,
+  budget: z.number().positive().nullable(),
+  pausedAt: Timestamp,
+});
+export const TenantPaused = defineMessage('TenantPaused', 1, TenantPausedData);
+
+/**
+ * Service restored: by an admin, by a budget change that leaves room again, or by a new month.
+ * `overBudget`: an admin resumed a tenant still at its budget, which suspends the auto-pause until
+ * the budget changes or the month turns (else it would trip again at once). Who did it is the
+ * envelope's actor, as for every change.
+ */
+export const TenantResumedData = z.strictObject({
+  id: TenantIdSchema,
+  cause: z.enum(['admin', 'budget-changed', 'new-month']),
+  overBudget: z.boolean(),
+  resumedAt: Timestamp,
+});
+export const TenantResumed = defineMessage('TenantResumed', 1, TenantResumedData);
 
 export const tenantEventDefinitions = [
   TenantCreated,
@@ -114,6 +180,9 @@ export const tenantEventDefinitions = [
   ApiKeyRevoked,
   JobCapacityReserved,
   JobCapacityReleased,
+  TenantBudgetSet,
+  TenantPaused,
+  TenantResumed,
 ] as const;
 
 /** The union of tenant events, derived from the definitions so the two cannot drift apart. */

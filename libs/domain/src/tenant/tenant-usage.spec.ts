@@ -1,62 +1,32 @@
-import {
-  ErrorCodes,
-  isGantryError,
-  type GantryError,
-  type TenantEvent,
-  type TenantQuotas,
-} from '@gantry/contracts';
-import { API_KEY_RANDOM_BYTES, apiKeyMaterialFrom, hashApiKeySecret } from './api-key';
-import {
-  decideTenant,
-  foldTenant,
-  type TenantDecision,
-  type TenantState,
-} from './tenant.aggregate';
+import { ErrorCodes } from '@gantry/contracts';
+import { decideTenant, type TenantDecision, type TenantState } from './tenant.aggregate';
 import { checkQuotas, thresholdOf, usageOf } from './tenant-usage';
+import {
+  NOW,
+  T0,
+  created,
+  given,
+  refusalOf,
+  release,
+  released,
+  reserve as reserveHeld,
+  reserved as reservedHeld,
+} from '../../test/tenant.builders';
 
 /** Usage reservations (B2) as "given events, when command, then events (or refusal)". */
-const NOW = new Date('2026-11-01T10:00:00.000Z');
-const T0 = '2026-11-01T09:00:00.000Z';
-const KEY = apiKeyMaterialFrom(new Uint8Array(API_KEY_RANDOM_BYTES).fill(7));
-
-const created = (quotas: TenantQuotas): TenantEvent => ({
-  type: 'TenantCreated',
-  data: {
-    id: 'acme',
-    name: 'Acme',
-    quotas,
-    apiKey: { keyId: KEY.keyId, hash: hashApiKeySecret(KEY), createdAt: T0 },
-    createdAt: T0,
-  },
+const reserved = (jobId: string, cores: number, memoryMiB = 0, gpus = 0) =>
+  reservedHeld(jobId, { cores, memoryMiB, gpus });
+const reserve = (jobId: string, cores: number, memoryMiB = 0, gpus = 0): TenantDecision =>
+  reserveHeld(jobId, { cores, memoryMiB, gpus });
+const held = (cores: number, memoryMiB = 0, gpus = 0) => ({
+  cores,
+  memoryMiB,
+  gpus,
+  pool: 'cpu',
+  ratePerHour: 0,
+  projectedCost: 0,
 });
-const reserved = (jobId: string, cores: number, memoryMiB = 0, gpus = 0): TenantEvent => ({
-  type: 'JobCapacityReserved',
-  data: { id: 'acme', jobId, cores, memoryMiB, gpus, reservedAt: T0 },
-});
-const released = (jobId: string): TenantEvent => ({
-  type: 'JobCapacityReleased',
-  data: { id: 'acme', jobId, releasedAt: T0 },
-});
-const given = (...events: TenantEvent[]): TenantState => foldTenant('acme', events);
-
-const reserve = (jobId: string, cores: number, memoryMiB = 0, gpus = 0): TenantDecision => ({
-  command: { type: 'ReserveJobCapacity', data: { id: 'acme', jobId, cores, memoryMiB, gpus } },
-});
-const held = (cores: number, memoryMiB = 0, gpus = 0) => ({ cores, memoryMiB, gpus });
 const NOTHING_USED = { cores: 0, memoryMiB: 0, gpus: 0, concurrentJobs: 0 };
-const release = (jobId: string): TenantDecision => ({
-  command: { type: 'ReleaseJobCapacity', data: { id: 'acme', jobId } },
-});
-
-const refusalOf = (state: TenantState, decision: TenantDecision): GantryError => {
-  try {
-    decideTenant(state, decision, NOW);
-  } catch (err) {
-    if (isGantryError(err)) return err;
-    throw err;
-  }
-  throw new Error('the command was accepted');
-};
 
 const reservationsOf = (state: TenantState) =>
   state.status === 'ACTIVE' ? state.reservations : null;
@@ -74,6 +44,9 @@ describe('tenant usage (B2)', () => {
             cores: 4,
             memoryMiB: 0,
             gpus: 0,
+            pool: 'cpu',
+            ratePerHour: 0,
+            projectedCost: 0,
             reservedAt: NOW.toISOString(),
           },
         },
@@ -196,7 +169,13 @@ describe('tenant usage (B2)', () => {
       expect(events).toEqual([
         {
           type: 'JobCapacityReleased',
-          data: { id: 'acme', jobId: 'a', releasedAt: NOW.toISOString() },
+          data: {
+            id: 'acme',
+            jobId: 'a',
+            runtimeSeconds: 0,
+            cost: 0,
+            releasedAt: NOW.toISOString(),
+          },
         },
       ]);
       const after = given(created({ cores: 10 }), reserved('a', 4), reserved('b', 2), ...events);

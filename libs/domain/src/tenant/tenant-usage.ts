@@ -17,15 +17,22 @@ export interface Usage {
   readonly concurrentJobs: number;
 }
 
-/** What one job holds while it is reserved: its per-node resources times its nodes. */
+/**
+ * What one job holds while it is reserved: its per-node resources times its nodes, and its price
+ * (B3): the rate locked at admission and the cost it is projected to reach.
+ */
 export interface Reservation {
   readonly cores: number;
   readonly memoryMiB: number;
   readonly gpus: number;
+  readonly pool?: string | null;
+  readonly ratePerHour?: number;
+  readonly projectedCost?: number;
 }
 
 export interface QuotaRefusal {
-  readonly dimension: QuotaDimension;
+  /** A quota dimension, or the monthly budget (its numbers are money, its threshold the budget). */
+  readonly dimension: QuotaDimension | 'budget';
   readonly usage: number;
   readonly request: number;
   readonly limit: number;
@@ -73,7 +80,8 @@ export const checkQuotas = (
   return null;
 };
 
-const UNITS: Readonly<Record<QuotaDimension, string>> = {
+const UNITS: Readonly<Record<QuotaDimension | 'budget', string>> = {
+  budget: 'spent or committed',
   cores: 'cores',
   memoryMiB: 'MiB',
   gpus: 'GPUs',
@@ -82,9 +90,13 @@ const UNITS: Readonly<Record<QuotaDimension, string>> = {
 
 /** The refusal in words: the dimension and its numbers, for a person reading the job's reason. */
 export const describeQuotaRefusal = (refusal: QuotaRefusal): string =>
-  `over the ${refusal.dimension} quota: ${refusal.usage} ${UNITS[refusal.dimension]} in use + ` +
-  `${refusal.request} requested would reach ${refusal.usage + refusal.request}, at or past ` +
-  `90 % of the limit of ${refusal.limit} (${refusal.threshold})`;
+  refusal.dimension === 'budget'
+    ? `over the monthly budget: ${refusal.usage} ${UNITS.budget} + a projected ` +
+      `${refusal.request} for this job would reach ${refusal.usage + refusal.request}, past the ` +
+      `budget of ${refusal.limit}`
+    : `over the ${refusal.dimension} quota: ${refusal.usage} ${UNITS[refusal.dimension]} in use + ` +
+      `${refusal.request} requested would reach ${refusal.usage + refusal.request}, at or past ` +
+      `90 % of the limit of ${refusal.limit} (${refusal.threshold})`;
 
 export const quotaExceeded = (
   refusal: QuotaRefusal,

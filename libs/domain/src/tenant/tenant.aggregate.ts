@@ -5,12 +5,21 @@ import {
   TenantNameSchema,
   TenantQuotasSchema,
   type ApiKeyRecord,
+  TenantBudgetSchema,
+  type TenantBudget,
   type TenantCommand,
   type TenantEvent,
   type TenantQuotas,
 } from '@gantry/contracts';
+import { billingMonthOf, costOf, roundMoney } from './cost';
 import { hashApiKeySecret, isWellFormedApiKeyMaterial, type ApiKeyMaterial } from './api-key';
-import { checkQuotas, quotaExceeded, usageOf, type Reservation } from './tenant-usage';
+import {
+  checkQuotas,
+  quotaExceeded,
+  usageOf,
+  type QuotaRefusal,
+  type Reservation,
+} from './tenant-usage';
 
 /**
  * The tenant aggregate (FEATURES.md B5, I1): a tenant's name, quotas and API keys, in the stream
@@ -19,7 +28,9 @@ import { checkQuotas, quotaExceeded, usageOf, type Reservation } from './tenant-
  *
  *   (none) --TenantCreated--> ACTIVE (one live key)
  *   ACTIVE --TenantQuotasSet | ApiKeyRotated | ApiKeyRevoked--> ACTIVE
- *   ACTIVE --JobCapacityReserved | JobCapacityReleased--> ACTIVE (usage, B2)
+ *   ACTIVE --JobCapacityReserved | JobCapacityReleased--> ACTIVE (usage, B2; spend, B3)
+ *   ACTIVE --TenantBudgetSet--> ACTIVE
+ *   ACTIVE --TenantPaused--> ACTIVE, paused --TenantResumed--> ACTIVE (the kill switch, B3)
  *
  * The state stays small whatever the stream's length: released jobs leave nothing behind, so it
  * holds only the jobs that count now. It is plain JSON, so the store can snapshot it.
@@ -39,9 +50,25 @@ export type TenantState =
       readonly quotas: TenantQuotas;
       readonly keys: readonly TenantKey[];
       readonly createdAt: string;
-      /** Job id -> the cores it holds, for every job admitted and not yet ended. */
+      /** Job id -> what it holds, for every job admitted and not yet ended. */
       readonly reservations: Readonly<Record<string, Reservation>>;
+      readonly budget: TenantBudget | null;
+      /** What the jobs that ended this billing month cost (a new month starts from 0). */
+      readonly spend: { readonly month: string; readonly amount: number };
+      readonly paused: { readonly reason: 'budget' | 'admin'; readonly pausedAt: string } | null;
+      /** The month an admin resumed the tenant over its budget: no auto-pause in that month. */
+      readonly overBudgetResumeMonth: string | null;
     };
+
+type ActiveTenant = Extract<TenantState, { status: 'ACTIVE' }>;
+
+/** The month's spend so far, as of `now`: last month's spend is not this month's. */
+export const spendThisMonth = (state: ActiveTenant, now: Date): number =>
+  state.spend.month === billingMonthOf(now) ? state.spend.amount : 0;
+
+/** What the jobs that hold a reservation are projected to cost: spend the budget must keep room for. */
+export const committedCostOf = (reservations: Readonly<Record<string, Reservation>>): number =>
+  roundMoney(Object.values(reservations).reduce((sum, r) => sum + (r.projectedCost ?? 0), 0));
 
 export const initialTenantState = (id: string): TenantState => ({ status: 'NONE', id });
 
@@ -58,7 +85,7 @@ export type TenantDecision =
       readonly command: Extract<
         TenantCommand,
         {
-          type: 'SetTenantQuotas' | 'RevokeApiKey' | 'ReserveJobCapacity' | 'ReleaseJobCapacity';
+          type: Exclude<TenantCommand['type'], 'CreateTenant' | 'RotateApiKey'>;
         }
       >;
     };
@@ -83,6 +110,10 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
         ],
         createdAt: event.data.createdAt,
         reservations: {},
+        budget: null,
+        spend: { month: billingMonthOf(event.data.createdAt), amount: 0 },
+        paused: null,
+        overBudgetResumeMonth: null,
       };
     case 'TenantQuotasSet':
       return state.status === 'ACTIVE' ? { ...state, quotas: event.data.quotas } : state;
@@ -114,6 +145,9 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
                 cores: event.data.cores,
                 memoryMiB: event.data.memoryMiB,
                 gpus: event.data.gpus,
+                pool: event.data.pool,
+                ratePerHour: event.data.ratePerHour,
+                projectedCost: event.data.projectedCost,
               },
             },
           }
@@ -122,13 +156,44 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
       if (state.status !== 'ACTIVE' || !Object.hasOwn(state.reservations, event.data.jobId))
         return state;
       const { [event.data.jobId]: _released, ...rest } = state.reservations;
-      return { ...state, reservations: rest };
+      return { ...state, reservations: rest, spend: addSpend(state.spend, event.data) };
     }
+    case 'TenantBudgetSet':
+      return state.status === 'ACTIVE'
+        ? { ...state, budget: event.data.budget, overBudgetResumeMonth: null }
+        : state;
+    case 'TenantPaused':
+      return state.status === 'ACTIVE'
+        ? { ...state, paused: { reason: event.data.reason, pausedAt: event.data.pausedAt } }
+        : state;
+    case 'TenantResumed':
+      return state.status === 'ACTIVE'
+        ? {
+            ...state,
+            paused: null,
+            overBudgetResumeMonth: event.data.overBudget
+              ? billingMonthOf(event.data.resumedAt)
+              : null,
+          }
+        : state;
     default: {
       const unhandled: never = event;
       throw new Error(`the tenant aggregate has no case for ${(unhandled as TenantEvent).type}`);
     }
   }
+};
+
+/**
+ * A job's cost counts in the month it ended. A release from a month already closed (a late
+ * redelivery across midnight on the 1st) does not reopen it: the current month is what guards.
+ */
+const addSpend = (
+  spend: ActiveTenant['spend'],
+  released: { readonly cost: number; readonly releasedAt: string },
+): ActiveTenant['spend'] => {
+  const month = billingMonthOf(released.releasedAt);
+  if (month === spend.month) return { month, amount: roundMoney(spend.amount + released.cost) };
+  return month > spend.month ? { month, amount: roundMoney(released.cost) } : spend;
 };
 
 export const foldTenant = (id: string, events: readonly TenantEvent[]): TenantState =>
@@ -163,6 +228,38 @@ const newKeyRecord = (state: TenantState, key: ApiKeyMaterial, at: string): ApiK
 const sameQuotas = (a: TenantQuotas, b: TenantQuotas): boolean => {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof TenantQuotas>;
   return [...keys].every((k) => a[k] === b[k]);
+};
+
+const pausedRefusal = (state: ActiveTenant, jobId: string): GantryError =>
+  new GantryError(
+    ErrorCodes.TENANT_PAUSED,
+    state.paused?.reason === 'budget'
+      ? `tenant ${state.id} is paused: its spend reached its monthly budget of ` +
+          `${state.budget?.monthly ?? 'n/a'}; an admin can raise the budget or resume it`
+      : `tenant ${state.id} is paused by an admin`,
+    { details: { reason: state.paused?.reason, pausedAt: state.paused?.pausedAt, jobId } },
+  );
+
+/**
+ * The budget guard (B2, B3): the month's spend, plus what the jobs still holding a reservation are
+ * projected to cost, plus this job's projection, must stay within the budget. Counting the held
+ * jobs' projections is what keeps racing submissions from each fitting alone and passing together.
+ */
+const budgetRefusal = (
+  state: ActiveTenant,
+  projectedCost: number,
+  now: Date,
+): QuotaRefusal | null => {
+  if (!state.budget) return null;
+  const usage = roundMoney(spendThisMonth(state, now) + committedCostOf(state.reservations));
+  if (roundMoney(usage + projectedCost) <= state.budget.monthly) return null;
+  return {
+    dimension: 'budget',
+    usage,
+    request: projectedCost,
+    limit: state.budget.monthly,
+    threshold: state.budget.monthly,
+  };
 };
 
 /**
@@ -240,10 +337,13 @@ export const decideTenant = (
       return [{ type: 'ApiKeyRevoked', data: { id: state.id, keyId: key.keyId, revokedAt: at } }];
     }
     case 'ReserveJobCapacity': {
-      const { jobId, cores, memoryMiB, gpus } = command.data;
+      const { jobId, cores, memoryMiB, gpus, pool, ratePerHour, projectedCost } = command.data;
       // A redelivered reservation: the job already holds its share.
       if (Object.hasOwn(state.reservations, jobId)) return [];
       if (!(cores >= 0)) throw invalid('a job reserves a non-negative number of cores', { cores });
+      if (!(ratePerHour >= 0 && projectedCost >= 0))
+        throw invalid('a job costs a non-negative amount', { ratePerHour, projectedCost });
+      if (state.paused) throw pausedRefusal(state, jobId);
       const refusal = checkQuotas(state.quotas, usageOf(state.reservations), {
         cores,
         memoryMiB,
@@ -251,18 +351,109 @@ export const decideTenant = (
         concurrentJobs: 1,
       });
       if (refusal) throw quotaExceeded(refusal, { jobId });
+      const overBudget = budgetRefusal(state, projectedCost, now);
+      if (overBudget) throw quotaExceeded(overBudget, { jobId });
       return [
         {
           type: 'JobCapacityReserved',
-          data: { id: state.id, jobId, cores, memoryMiB, gpus, reservedAt: at },
+          data: {
+            id: state.id,
+            jobId,
+            cores,
+            memoryMiB,
+            gpus,
+            pool,
+            ratePerHour,
+            projectedCost,
+            reservedAt: at,
+          },
         },
       ];
     }
     case 'ReleaseJobCapacity': {
-      const { jobId } = command.data;
+      const { jobId, runtimeSeconds } = command.data;
       // Released already, or never reserved (rejected, cancelled before admission): nothing to do.
+      // This is also what keeps a redelivered end from being billed twice.
       if (!Object.hasOwn(state.reservations, jobId)) return [];
-      return [{ type: 'JobCapacityReleased', data: { id: state.id, jobId, releasedAt: at } }];
+      const held = state.reservations[jobId]!;
+      if (!(runtimeSeconds >= 0))
+        throw invalid('a job runs a non-negative number of seconds', { runtimeSeconds });
+      return [
+        {
+          type: 'JobCapacityReleased',
+          data: {
+            id: state.id,
+            jobId,
+            runtimeSeconds,
+            cost: costOf(held.ratePerHour ?? 0, runtimeSeconds),
+            releasedAt: at,
+          },
+        },
+      ];
+    }
+    case 'SetTenantBudget': {
+      const parsed = TenantBudgetSchema.nullable().safeParse(command.data.budget);
+      if (!parsed.success)
+        throw invalid('a budget is a positive monthly amount and what to do at it', {
+          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        });
+      const budget = parsed.data;
+      const same =
+        budget === null || state.budget === null
+          ? budget === state.budget
+          : budget.monthly === state.budget.monthly &&
+            budget.onExhausted === state.budget.onExhausted;
+      if (same) return [];
+      const events: TenantEvent[] = [
+        { type: 'TenantBudgetSet', data: { id: state.id, budget, setAt: at } },
+      ];
+      // Raising the budget past the spend is one of the two ways out of a budget pause.
+      if (
+        state.paused?.reason === 'budget' &&
+        (budget === null || spendThisMonth(state, now) < budget.monthly)
+      )
+        events.push({
+          type: 'TenantResumed',
+          data: { id: state.id, cause: 'budget-changed', overBudget: false, resumedAt: at },
+        });
+      return events;
+    }
+    case 'PauseTenant': {
+      if (state.paused) return [];
+      const spend = roundMoney(spendThisMonth(state, now) + command.data.runningAccrued);
+      const budget = state.budget?.monthly ?? null;
+      if (command.data.reason === 'budget') {
+        // The watch may be behind the stream: the budget may be gone, raised, or overridden.
+        if (budget === null || spend < budget) return [];
+        if (state.overBudgetResumeMonth === billingMonthOf(now)) return [];
+      }
+      return [
+        {
+          type: 'TenantPaused',
+          data: { id: state.id, reason: command.data.reason, spend, budget, pausedAt: at },
+        },
+      ];
+    }
+    case 'ResumeTenant': {
+      if (!state.paused) return [];
+      const budget = state.budget?.monthly ?? null;
+      const overBudget = budget !== null && spendThisMonth(state, now) >= budget;
+      if (command.data.cause === 'new-month') {
+        // Only the month's turn lifts a budget pause by itself; an admin's pause stays.
+        if (state.paused.reason !== 'budget' || overBudget) return [];
+        return [
+          {
+            type: 'TenantResumed',
+            data: { id: state.id, cause: 'new-month', overBudget: false, resumedAt: at },
+          },
+        ];
+      }
+      return [
+        {
+          type: 'TenantResumed',
+          data: { id: state.id, cause: 'admin', overBudget, resumedAt: at },
+        },
+      ];
     }
     default: {
       const unhandled: never = command;
