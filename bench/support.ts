@@ -12,6 +12,8 @@ export interface BenchPlatform {
   readonly platform: Platform;
   readonly nc: NatsConnection;
   readonly subjects: SubjectCatalogue;
+  /** The run's own database, for figures read from the event store. */
+  readonly databaseUrl: string;
 }
 
 /**
@@ -41,7 +43,7 @@ export const withBenchPlatform = async (
       workRoot,
       agents,
     });
-    await run({ platform, nc, subjects });
+    await run({ platform, nc, subjects, databaseUrl: db.url });
   } finally {
     await platform?.stop();
     await deleteStreams(await jetstreamManager(nc), subjects);

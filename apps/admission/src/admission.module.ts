@@ -1,10 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { AlertsService } from './alerts.service';
+import { BudgetWatchService } from './budget-watch.service';
+import { UsageReconcilerService } from './usage-reconciler.service';
 import { JobAdmissionController } from './job-admission.controller';
 import {
   JOB_ADMISSION_DEPENDENCIES,
   JobAdmissionService,
   type JobAdmissionDependencies,
 } from './job-admission.service';
+import { PriceBookService } from './price-book.service';
 import { TenantCommandsController } from './tenant-commands.controller';
 import {
   ADMISSION_DEPENDENCIES,
@@ -21,8 +25,12 @@ export class AdmissionModule {
       providers: [
         { provide: ADMISSION_DEPENDENCIES, useValue: deps },
         TenantCommandsService,
+        PriceBookService,
         { provide: JOB_ADMISSION_DEPENDENCIES, useValue: jobs },
         JobAdmissionService,
+        BudgetWatchService,
+        AlertsService,
+        UsageReconcilerService,
       ],
     };
   }

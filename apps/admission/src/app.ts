@@ -26,6 +26,8 @@ export interface AdmissionAppOptions
   readonly pool?: Pool;
   readonly recoveryIntervalMs?: number;
   readonly recoveryAgeMs?: number;
+  readonly budgetWatchIntervalMs?: number;
+  readonly reconcileIntervalMs?: number;
   readonly logger?: LoggerService | LogLevel[] | false;
 }
 
@@ -58,6 +60,12 @@ export const startAdmissionApp = async (
           ? {}
           : { recoveryIntervalMs: options.recoveryIntervalMs }),
         ...(options.recoveryAgeMs === undefined ? {} : { recoveryAgeMs: options.recoveryAgeMs }),
+        ...(options.budgetWatchIntervalMs === undefined
+          ? {}
+          : { budgetWatchIntervalMs: options.budgetWatchIntervalMs }),
+        ...(options.reconcileIntervalMs === undefined
+          ? {}
+          : { reconcileIntervalMs: options.reconcileIntervalMs }),
       },
     ),
     {

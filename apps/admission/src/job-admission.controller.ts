@@ -2,7 +2,12 @@ import { Controller, Inject } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
 import { type CommandEnvelope, type EventEnvelope } from '@gantry/contracts';
 import { defineConsumer, OnCommand, OnEvent } from '@gantry/messaging';
-import { JobAdmissionService, type DryRunReply, type SubmitReply } from './job-admission.service';
+import {
+  JobAdmissionService,
+  type DryRunReply,
+  type BytesReply,
+  type SubmitReply,
+} from './job-admission.service';
 
 /**
  * The jobs' terminal facts, for releasing their reservations. Durable, so a release missed while
@@ -36,6 +41,22 @@ export class JobAdmissionController {
   @OnCommand('dry-run')
   dryRun(@Payload() command: CommandEnvelope): Promise<DryRunReply> {
     return this.admission.dryRun(command);
+  }
+
+  /** B1: bytes a tenant stores, uploads or downloads, charged by staging and the gateway. */
+  @OnCommand('charge-storage')
+  chargeStorage(@Payload() command: CommandEnvelope): Promise<BytesReply> {
+    return this.admission.chargeBytes('ChargeStorage', command);
+  }
+
+  @OnCommand('release-storage')
+  releaseStorage(@Payload() command: CommandEnvelope): Promise<BytesReply> {
+    return this.admission.chargeBytes('ReleaseStorage', command);
+  }
+
+  @OnCommand('charge-egress')
+  chargeEgress(@Payload() command: CommandEnvelope): Promise<BytesReply> {
+    return this.admission.chargeBytes('ChargeEgress', command);
   }
 
   @OnEvent('JobSucceeded')

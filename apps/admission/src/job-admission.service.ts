@@ -25,10 +25,13 @@ import {
 import {
   decideTenant,
   evolve,
+  priceJob,
+  runtimeSecondsOf,
   evolveTenant,
   initialJobState,
   initialTenantState,
   type JobState,
+  type JobPrice,
   type JobStateName,
   type TenantDecision,
   type TenantState,
@@ -43,6 +46,12 @@ import {
 } from '@gantry/event-store';
 import { commandEnvelope, sendCommand } from '@gantry/messaging';
 import { nextAdmissionStep, refusalOfRejectedJob, reservationOf } from './job-admission';
+import { PriceBookService } from './price-book.service';
+
+/** The refusals a submission can get from its tenant's stream: over a quota or budget, or paused. */
+const isRefusal = (err: unknown): err is GantryError =>
+  isGantryError(err) &&
+  (err.code === ErrorCodes.QUOTA_EXCEEDED || err.code === ErrorCodes.TENANT_PAUSED);
 
 export interface JobAdmissionDependencies {
   readonly store: PostgresEventStore;
@@ -57,6 +66,10 @@ export interface JobAdmissionDependencies {
   /** A job this long in PENDING or ADMITTED is presumed abandoned by a crashed admission (5 s). */
   readonly recoveryAgeMs?: number;
   readonly commandTimeoutMs?: number;
+  /** How often the budget watch runs (default 2 s); 0 turns it off. Needs `pool`. */
+  readonly budgetWatchIntervalMs?: number;
+  /** How often usage is reconciled with the projection (default 10 s); 0 turns it off. */
+  readonly reconcileIntervalMs?: number;
   /** Drain `nc` on shutdown: admission opened it. */
   readonly ownsConnection?: boolean;
 }
@@ -71,11 +84,18 @@ export interface DryRunReply {
     readonly memoryMiB: number;
     readonly gpus: number;
   };
+  /** Its price at the pool's prices now (B3): rate, assumed runtime and projected cost. */
+  readonly cost: JobPrice & { readonly pool: string };
   readonly refusal: {
     readonly code: string;
     readonly reason: string;
     readonly details: Record<string, unknown>;
   } | null;
+}
+
+/** What a byte charge answers: whether it changed anything (a repeated file charge does not). */
+export interface BytesReply {
+  readonly charged: boolean;
 }
 
 export interface SubmitReply {
@@ -90,7 +110,7 @@ interface ControllerReply {
 }
 
 /** Who a step acts for: copied onto every command admission sends and every event it appends. */
-interface Origin {
+export interface Origin {
   readonly tenant: string;
   readonly causationId: string | null;
   readonly correlationId: string;
@@ -102,8 +122,8 @@ interface Origin {
  * The tenant stream gains two events per job, so its fold is loaded from a snapshot plus the
  * events since (at most `every`), while its state holds only the jobs that count now.
  */
-// schemaVersion 2: reservations hold cores, memory and GPUs (1 held cores only).
-const TENANT_SNAPSHOT = { every: 64, schemaVersion: 2 } as const;
+// schemaVersion 3: the state holds prices, budget, spend and pause (2: no money; 1: cores only).
+const TENANT_SNAPSHOT = { every: 64, schemaVersion: 3 } as const;
 /** Enough for a burst of one tenant's submissions to get through on other replicas' heels. */
 const RESERVE_MAX_ATTEMPTS = 30;
 const MAX_STEPS = 6;
@@ -141,13 +161,17 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<unknown> = Promise.resolve();
 
-  constructor(@Inject(JOB_ADMISSION_DEPENDENCIES) private readonly deps: JobAdmissionDependencies) {
+  constructor(
+    @Inject(JOB_ADMISSION_DEPENDENCIES) private readonly deps: JobAdmissionDependencies,
+    @Inject(PriceBookService) private readonly prices: PriceBookService,
+  ) {
     this.processor = new CommandProcessor(deps.store, {
       clock: deps.clock,
       random: deps.random,
       maxAttempts: RESERVE_MAX_ATTEMPTS,
       // A tenant's stream is decided on at every submission and every job's end.
-      stateCache: { maxStreams: 10_000 },
+      // One replica is usually a tenant's only writer: decide on the cache, let the append verify.
+      stateCache: { maxStreams: 10_000, decideOnCachedState: true },
     });
   }
 
@@ -177,6 +201,8 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     const data = this.submitData(envelope);
     const tenant = envelope.metadata.tenant;
     const held = reservationOf(data.spec);
+    const price = await this.priceOf(data.spec);
+    const cost = { pool: data.spec.pool, ...price };
     try {
       await this.processor.decideOnly(
         this.tenantDecider(tenant),
@@ -184,21 +210,69 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
         {
           command: {
             type: 'ReserveJobCapacity',
-            data: { id: tenant, jobId: `dry-run-${randomUUID()}`, ...held },
+            data: {
+              id: tenant,
+              jobId: `dry-run-${randomUUID()}`,
+              ...this.heldData(data.spec, held, price),
+            },
           },
         },
         commandContextOf(envelope),
       );
-      return { admit: true, reservation: held, refusal: null };
+      return { admit: true, reservation: held, cost, refusal: null };
     } catch (err) {
-      if (!isGantryError(err) || err.code !== ErrorCodes.QUOTA_EXCEEDED) throw err;
+      if (!isRefusal(err)) throw err;
       const { jobId: _jobId, ...details } = err.details;
       return {
         admit: false,
         reservation: held,
+        cost,
         refusal: { code: err.code, reason: err.message, details },
       };
     }
+  }
+
+  /** The tenant stream's state and version now, folded incrementally (the reconciler's truth). */
+  tenantState(tenant: string): Promise<{ readonly state: TenantState; readonly version: number }> {
+    return this.processor.stateOf(this.tenantDecider(tenant), streamIdOf('tenant', tenant));
+  }
+
+  private priceOf(spec: JobSpec): Promise<JobPrice> {
+    return this.prices.pricesOf(spec.pool).then((prices) => priceJob(spec, prices));
+  }
+
+  private heldData(spec: JobSpec, held: ReturnType<typeof reservationOf>, price: JobPrice) {
+    return {
+      ...held,
+      pool: spec.pool,
+      ratePerHour: price.ratePerHour,
+      projectedCost: price.projectedCost,
+    };
+  }
+
+  /**
+   * B1: a charge (or release) of bytes on the tenant's own stream, sent by staging or the
+   * gateway for the tenant in the envelope: a service can charge a tenant only for itself.
+   */
+  async chargeBytes(
+    type: 'ChargeStorage' | 'ReleaseStorage' | 'ChargeEgress',
+    envelope: CommandEnvelope,
+  ): Promise<BytesReply> {
+    if (envelope.type !== type)
+      throw new GantryError(
+        ErrorCodes.VALIDATION_FAILED,
+        `this subject takes ${type} commands, not ${envelope.type}`,
+        { details: { expected: type, type: envelope.type } },
+      );
+    const data = commandRegistry.validateData(type, envelope.data) as { id: string };
+    if (data.id !== envelope.metadata.tenant)
+      throw new GantryError(ErrorCodes.VALIDATION_FAILED, 'bytes are charged to their own tenant', {
+        details: { tenant: envelope.metadata.tenant, id: data.id },
+      });
+    const outcome = (await this.onTenant(commandContextOf(envelope), {
+      command: { type, data } as TenantDecision['command'],
+    } as TenantDecision)) as { appended: readonly unknown[] };
+    return { charged: outcome.appended.length > 0 };
   }
 
   /** `admission.submit`: a SubmitJob from a tenant, answered with the job and its verdict. */
@@ -275,7 +349,7 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
         finished += 1;
       } catch (err) {
         // A refusal is an outcome (the job is now REJECTED); anything else waits for the next sweep.
-        if (isGantryError(err) && err.code === ErrorCodes.QUOTA_EXCEEDED) finished += 1;
+        if (isRefusal(err)) finished += 1;
       }
     }
     return finished;
@@ -327,9 +401,13 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     spec: JobSpec,
   ): Promise<JobStateName> {
     try {
-      await this.reserve(origin, jobId, reservationOf(spec));
+      await this.reserve(
+        origin,
+        jobId,
+        this.heldData(spec, reservationOf(spec), await this.priceOf(spec)),
+      );
     } catch (err) {
-      if (!isGantryError(err) || err.code !== ErrorCodes.QUOTA_EXCEEDED) throw err;
+      if (!isRefusal(err)) throw err;
       const { jobId: _jobId, ...details } = err.details;
       await this.controller(
         'reject',
@@ -346,16 +424,26 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
   private reserve(
     origin: Origin,
     jobId: string,
-    held: ReturnType<typeof reservationOf>,
+    held: ReturnType<JobAdmissionService['heldData']>,
   ): Promise<unknown> {
     return this.onTenant(origin, {
       command: { type: 'ReserveJobCapacity', data: { id: origin.tenant, jobId, ...held } },
     });
   }
 
-  private releaseFor(origin: Origin, jobId: string): Promise<unknown> {
+  /**
+   * Gives back what the job held, billed for the time its attempts really ran (B3), read from its
+   * history: the same history whoever releases and however often, so the cost is the same too.
+   */
+  private async releaseFor(origin: Origin, jobId: string): Promise<unknown> {
+    const history = await this.deps.store.readStream(streamIdOf('job', jobId));
+    const runtimeSeconds = runtimeSecondsOf(
+      history
+        .filter((e) => e.metadata.tenant === origin.tenant)
+        .map((e) => ({ type: e.type, occurredAt: e.metadata.occurredAt })),
+    );
     return this.onTenant(origin, {
-      command: { type: 'ReleaseJobCapacity', data: { id: origin.tenant, jobId } },
+      command: { type: 'ReleaseJobCapacity', data: { id: origin.tenant, jobId, runtimeSeconds } },
     });
   }
 
@@ -364,7 +452,7 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
    * next decisions gather, and go together in the next one. One commit for many submissions is
    * what lets a busy tenant's admissions keep up; each still gets its own verdict.
    */
-  private onTenant(origin: Origin, decision: TenantDecision): Promise<unknown> {
+  onTenant(origin: Origin, decision: TenantDecision): Promise<unknown> {
     const { tenant } = origin;
     const context: CommandContext = {
       tenant,
@@ -433,7 +521,8 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     return refusalOfRejectedJob(jobId, { ...data, details: data.details ?? {} });
   }
 
-  private controller(
+  /** A command to the controller, as admission (the budget watch's holds, releases and cancels). */
+  controller(
     verb: string,
     type: string,
     data: Readonly<Record<string, unknown>>,

@@ -16,6 +16,9 @@ export const TENANT_COMMAND_VERBS = {
   'set-quotas': 'SetTenantQuotas',
   'rotate-key': 'RotateApiKey',
   'revoke-key': 'RevokeApiKey',
+  'set-budget': 'SetTenantBudget',
+  'pause-tenant': 'PauseTenant',
+  'resume-tenant': 'ResumeTenant',
 } as const satisfies Record<string, TenantCommandType>;
 export type TenantCommandVerb = keyof typeof TENANT_COMMAND_VERBS;
 

@@ -20,6 +20,7 @@ import {
   jobSummaryProjection,
   PostgresProjectionSink,
   projectionMigrations,
+  tenantDirectoryProjection,
 } from '@gantry/projections';
 import {
   aCommandEnvelope,
@@ -32,6 +33,7 @@ import { startControllerApp } from '../../controller/src/app';
 import { startAdmissionApp } from '../src/app';
 import { CAPACITY_RELEASE_CONSUMERS } from '../src/job-admission.controller';
 import { JobAdmissionService, type SubmitReply } from '../src/job-admission.service';
+import { UsageReconcilerService } from '../src/usage-reconciler.service';
 import { anAdminCommand, refusalOf } from './support';
 import { eventually } from '@gantry/testing';
 
@@ -72,6 +74,8 @@ beforeAll(async () => {
     // The test sweeps by hand, with no age limit, when it wants one.
     recoveryIntervalMs: 0,
     recoveryAgeMs: 0,
+    // Reconciliation too, so that no background pass races the test's own.
+    reconcileIntervalMs: 0,
     logger: logger && [...logger],
   });
   replica = await startAdmissionApp({ nats: nc, subjects, store, logger: logger && [...logger] });
@@ -363,5 +367,72 @@ describe('admission.submit', () => {
     expect((await refusalOf(sendCommand(nc, subjects, 'admission', 'submit', wrong))).code).toBe(
       ErrorCodes.VALIDATION_FAILED,
     );
+  });
+});
+
+describe('usage reconciliation (B4)', () => {
+  const projectedCores = async (tenant: string): Promise<number> =>
+    Number(
+      (
+        await pool.query<{ cores: number | null }>(
+          'SELECT sum(cores) AS cores FROM tenant_reservations WHERE tenant = $1 AND released_at IS NULL',
+          [tenant],
+        )
+      ).rows[0]!.cores ?? 0,
+    );
+  const catchUp = async () => {
+    const total = Number(
+      (await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM events')).rows[0]!.n,
+    );
+    await waitUntilVisible(store, total);
+    await catchUpProjection(
+      store,
+      new PostgresProjectionSink(pool, tenantDirectoryProjection, store),
+    );
+  };
+  const reconciler = () => admission.get(UsageReconcilerService);
+
+  it('alerts on a projection corrupted past 10 %, heals it from the stream, and resolves the alert', async () => {
+    await createTenant('drifty', { cores: 100 });
+    await submit('drifty', 2);
+    await submit('drifty', 3);
+    await catchUp();
+    expect(await projectedCores('drifty')).toBe(5);
+    // A lagging projection is not drift: this reservation is on the stream, not yet projected.
+    await submit('drifty', 1);
+    expect((await reconciler().reconcile()).filter((r) => r.tenant === 'drifty')).toEqual([]);
+
+    await catchUp();
+    await pool.query("UPDATE tenant_reservations SET cores = cores * 10 WHERE tenant = 'drifty'");
+    const found = (await reconciler().reconcile()).filter((r) => r.tenant === 'drifty');
+    expect(found).toEqual([
+      {
+        tenant: 'drifty',
+        drift: [{ dimension: 'cores', cached: 60, actual: 6, drift: 0.9 }],
+        alerted: true,
+      },
+    ]);
+    expect(await projectedCores('drifty')).toBe(6);
+    const alert = await store.readStream('alert-quota-drift--drifty');
+    expect(alert.map((e) => e.type)).toEqual(['AlertRaised', 'AlertResolved']);
+    expect(alert[0]!.data).toMatchObject({ kind: 'quota-drift', tenant: 'drifty' });
+    expect(String(alert[0]!.data['message'])).toMatch(/cores shows 60, the stream says 6/);
+    // Healed: the next pass finds nothing, and raises nothing.
+    expect((await reconciler().reconcile()).filter((r) => r.tenant === 'drifty')).toEqual([]);
+    expect(await store.readStream('alert-quota-drift--drifty')).toHaveLength(2);
+  });
+
+  it('corrects a small drift without an alert', async () => {
+    await createTenant('nudged', { cores: 100 });
+    for (let i = 0; i < 20; i += 1) await submit('nudged', 1);
+    await catchUp();
+    // One of twenty reservations lost: 5 % off.
+    await pool.query(
+      "DELETE FROM tenant_reservations WHERE ctid IN (SELECT ctid FROM tenant_reservations WHERE tenant = 'nudged' LIMIT 1)",
+    );
+    const [found] = (await reconciler().reconcile()).filter((r) => r.tenant === 'nudged');
+    expect(found!.alerted).toBe(false);
+    expect(await projectedCores('nudged')).toBe(20);
+    expect(await store.readStream('alert-quota-drift--nudged')).toEqual([]);
   });
 });

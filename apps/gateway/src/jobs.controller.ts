@@ -12,7 +12,16 @@ import {
   Res,
 } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
-import { ErrorCodes, GantryError, streamIdOf } from '@gantry/contracts';
+import {
+  ErrorCodes,
+  GantryError,
+  NO_EXPLANATION_RETAINED,
+  streamIdOf,
+  type JobExplanation,
+  type StartEstimatesReply,
+} from '@gantry/contracts';
+import { isTerminal } from '@gantry/domain';
+import { readStartEstimate } from '@gantry/projections';
 import { keyActor } from './auth';
 import { Authenticator } from './authenticator';
 import { CommandSender, originOfKey } from './commands';
@@ -84,14 +93,18 @@ export class JobsController {
     if (dryRun) {
       // A7: the verdict a submission would get now; nothing is stored, so nothing is created.
       res.status(200);
-      const verdict = await this.commands.send<Omit<DryRunView, 'dryRun'>>(
-        'admission',
-        'dry-run',
-        'SubmitJob',
-        { spec, idempotencyKey: idempotencyKey ?? null },
-        originOfKey(key, req),
-      );
-      return { dryRun: true, ...verdict };
+      const origin = originOfKey(key, req);
+      const [verdict, estimatedStartAt] = await Promise.all([
+        this.commands.send<Omit<DryRunView, 'dryRun' | 'estimatedStartAt'>>(
+          'admission',
+          'dry-run',
+          'SubmitJob',
+          { spec, idempotencyKey: idempotencyKey ?? null },
+          origin,
+        ),
+        this.estimatedStart(spec, origin),
+      ]);
+      return { dryRun: true, ...verdict, estimatedStartAt };
     }
     // Admission submits it to the controller and answers the quota verdict (QUEUED, or 422).
     const reply = await this.commands.send<Pick<JobReply, 'jobId' | 'state'>>(
@@ -120,15 +133,78 @@ export class JobsController {
     return { items: page.items, nextCursor: page.next === null ? null : encodeCursor(page.next) };
   }
 
+  /** The job; a QUEUED one also shows when the scheduler expects it to start (C7). */
+  /**
+   * When a job of this shape would start in its pool if submitted now (C7), from the scheduler's
+   * leader; null when it would not start within what the estimate looks at, or no leader answers
+   * (an estimate is advice: the verdict does not wait for it).
+   */
+  private async estimatedStart(
+    spec: {
+      pool: string;
+      nodes: number;
+      resources: { cpu: number; memoryMiB: number; gpu: number };
+    },
+    origin: ReturnType<typeof originOfKey>,
+  ): Promise<string | null> {
+    try {
+      const reply = await this.commands.ask<StartEstimatesReply>(
+        'scheduler',
+        'estimate',
+        'EstimateStart',
+        { resources: spec.resources, nodes: spec.nodes },
+        origin,
+      );
+      return reply.pools.find((p) => p.pool === spec.pool)?.estimatedStartAt ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   @Get(':id')
   async get(
     @Headers('authorization') authorization: string | undefined,
     @Param('id') id: string,
-  ): Promise<JobView> {
+  ): Promise<JobView & { estimatedStartAt: string | null }> {
     const key = await this.auth.tenant(authorization);
     const job = await this.jobs.get(key.tenant, jobIdOf(id));
     if (job === null) throw notFound();
-    return job;
+    const estimate =
+      job.state === 'QUEUED' ? await readStartEstimate(this.deps.pool, key.tenant, job.id) : null;
+    return { ...job, estimatedStartAt: estimate === null ? null : estimate.toISOString() };
+  }
+
+  /**
+   * C5: why the scheduler placed the job where it did (each candidate's score by term), or why it
+   * still waits (each node's filter, its place in the queue, what it waits for). The scheduler's
+   * leader holds the reasons; a job it holds none for (ended, or placed long ago) says so.
+   */
+  @Get(':id/explain')
+  async explain(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Req() req: FastifyRequest,
+  ): Promise<JobExplanation & { state: JobView['state'] }> {
+    const key = await this.auth.tenant(authorization);
+    const jobId = jobIdOf(id);
+    const job = await this.jobs.get(key.tenant, jobId);
+    if (job === null) throw notFound();
+    if (isTerminal(job.state)) {
+      return {
+        jobId,
+        state: job.state,
+        retained: false,
+        why: `${NO_EXPLANATION_RETAINED}: the job has ended (${job.state})`,
+      };
+    }
+    const answer = await this.commands.ask<JobExplanation>(
+      'scheduler',
+      'explain',
+      'ExplainJob',
+      { jobId },
+      originOfKey(key, req),
+    );
+    return { ...answer, state: job.state };
   }
 
   @Post(':id/cancel')

@@ -1,7 +1,15 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodType } from 'zod';
-import { TenantQuotasSchema } from '@gantry/contracts';
-import { NodePoolsSchema } from './nodepools.schemas';
+import {
+  JobExplanationSchema,
+  NodeStandingReplySchema,
+  PoolPricesSchema,
+  TenantBudgetSchema,
+  TenantQuotasSchema,
+} from '@gantry/contracts';
+import { NodeReasonBodySchema } from './admin-nodes.controller';
+import { AlertsQuerySchema } from './admin.controller';
+import { NodePoolsQuerySchema, NodePoolsSchema } from './nodepools.schemas';
 import { UsageSchema } from './usage.schemas';
 import { PROBLEM_CONTENT_TYPE } from './problem';
 import {
@@ -19,6 +27,7 @@ import {
   JobIdParamsSchema,
   JobListSchema,
   JobLogsQuerySchema,
+  JobOutputDownloadSchema,
   JobSchema,
   ListJobsQuerySchema,
   LogEventSchema,
@@ -103,8 +112,30 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     security,
     request: { params: JobIdParamsSchema },
     responses: {
-      200: json(JobSchema, 'the job'),
+      200: json(
+        JobSchema.extend({
+          estimatedStartAt: z.iso
+            .datetime({ offset: true })
+            .nullable()
+            .describe(
+              'QUEUED only: when the scheduler expects it to start, if running work ends as expected (C7); null otherwise or when not within reach',
+            ),
+        }),
+        'the job',
+      ),
       404: problem('no such job for this tenant'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/jobs/{id}/outputs/{name}',
+    summary: 'Where to download one committed output of a job (a signed URL)',
+    security,
+    request: { params: JobIdParamsSchema.extend({ name: z.string() }) },
+    responses: {
+      200: json(JobOutputDownloadSchema, 'the output, with a signed GET of its stored bytes'),
+      404: problem('no such job for this tenant, or no committed output of that name'),
       ...tenantErrors,
     },
   });
@@ -161,6 +192,27 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     request: { params: JobIdParamsSchema },
     responses: {
       200: json(JobEventsSchema, 'the events'),
+      404: problem('no such job for this tenant'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/jobs/{id}/explain',
+    summary: 'Why the job was placed where it was, or why it still waits',
+    description:
+      'For a placed job: every candidate node with its score by term (fit, load, health, ' +
+      'locality, affinity), the weights, and why the winner won; the totals can be recomputed ' +
+      'from the terms. For a waiting job: the filter that kept each node of its pool out, the ' +
+      'nodes that lost, its place in its queue and what it waits for. A job the scheduler keeps ' +
+      'no reason for (ended, or placed long ago) answers retained=false and why.',
+    security,
+    request: { params: JobIdParamsSchema },
+    responses: {
+      200: json(
+        z.intersection(JobExplanationSchema, JobSchema.pick({ state: true })),
+        'the explanation, with the job state',
+      ),
       404: problem('no such job for this tenant'),
       ...tenantErrors,
     },
@@ -239,16 +291,23 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
     method: 'get',
     path: '/v1/nodepools',
     summary: 'Pools: their nodes, capacity, use and queue depth',
+    description:
+      'With cores and memoryMiB (and optionally gpus, nodes) in the query, each pool also shows ' +
+      'estimatedStartAt: when a new job of that shape, submitted now, would start there.',
     security,
+    request: { query: NodePoolsQuerySchema },
     responses: {
       200: json(NodePoolsSchema.meta({ id: 'NodePools' }), 'every pool'),
+      400: problem('a job shape without cores or memoryMiB'),
       ...tenantErrors,
     },
   });
   registry.registerPath({
     method: 'get',
     path: '/v1/usage',
-    summary: "The caller's usage against each quota, with the 90 % line and the headroom left",
+    summary:
+      "The caller's usage against each quota, with the 90 % line and the headroom left, and its " +
+      'spend this month against its budget with a burndown by day',
     security,
     responses: {
       200: json(UsageSchema, 'usage per dimension'),
@@ -278,6 +337,105 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
       503: problem('admission did not answer in time'),
     },
   });
+  const adminErrors = {
+    401: problem('not the admin token'),
+    404: problem('no such tenant'),
+    503: problem('admission did not answer in time'),
+  };
+  const tenantParams = z.object({ id: z.string() });
+  registry.registerPath({
+    method: 'put',
+    path: '/v1/admin/tenants/{id}/budget',
+    summary:
+      "Set a tenant's monthly budget (admin): projected costs past it are refused, and reaching " +
+      'it pauses the tenant; raising it past the spend resumes a budget-paused tenant',
+    security,
+    request: {
+      params: tenantParams,
+      body: {
+        required: true,
+        ...json(TenantBudgetSchema.meta({ id: 'TenantBudget' }), 'the budget'),
+      },
+    },
+    responses: {
+      200: json(z.object({ id: z.string(), budget: TenantBudgetSchema }), 'the budget in force'),
+      400: problem('invalid budget'),
+      ...adminErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'delete',
+    path: '/v1/admin/tenants/{id}/budget',
+    summary: "Remove a tenant's budget (admin)",
+    security,
+    request: { params: tenantParams },
+    responses: {
+      200: json(z.object({ id: z.string(), budget: z.null() }), 'no budget now'),
+      ...adminErrors,
+    },
+  });
+  for (const [verb, summary] of [
+    ['pause', 'Pause a tenant (admin): new jobs refused, waiting jobs held'],
+    ['resume', 'Resume a paused tenant (admin): held jobs released, submissions accepted'],
+  ] as const)
+    registry.registerPath({
+      method: 'post',
+      path: `/v1/admin/tenants/{id}/${verb}`,
+      summary,
+      security,
+      request: { params: tenantParams },
+      responses: {
+        200: json(z.object({ id: z.string(), paused: z.boolean() }), 'done'),
+        ...adminErrors,
+      },
+    });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/admin/alerts',
+    summary: 'Alerts (admin): quota drift, budget warnings and exhausted budgets, newest first',
+    security,
+    request: { query: AlertsQuerySchema },
+    responses: {
+      200: json(
+        z.object({
+          alerts: z.array(
+            z.object({
+              kind: z.string(),
+              subject: z.string(),
+              tenant: z.string().nullable(),
+              severity: z.enum(['info', 'warning', 'critical']),
+              message: z.string(),
+              details: z.record(z.string(), z.unknown()),
+              open: z.boolean(),
+              raisedAt: z.string(),
+              resolvedAt: z.string().nullable(),
+              resolution: z.string().nullable(),
+            }),
+          ),
+        }),
+        'the alerts',
+      ),
+      400: problem('invalid query'),
+      401: problem('not the admin token'),
+    },
+  });
+  registry.registerPath({
+    method: 'put',
+    path: '/v1/admin/pools/{pool}/prices',
+    summary: "Set a pool's prices per resource-hour (admin); jobs admitted after are priced so",
+    security,
+    request: {
+      params: z.object({ pool: z.string() }),
+      body: { required: true, ...json(PoolPricesSchema.meta({ id: 'PoolPrices' }), 'the prices') },
+    },
+    responses: {
+      200: json(z.object({ pool: z.string(), prices: PoolPricesSchema }), 'the prices in force'),
+      400: problem('invalid prices'),
+      401: problem('not the admin token'),
+      404: problem('not a pool name'),
+      503: problem('admission did not answer in time'),
+    },
+  });
   registry.registerPath({
     method: 'post',
     path: '/v1/admin/tenants/{id}/keys',
@@ -291,6 +449,31 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
       503: problem('admission did not answer in time'),
     },
   });
+
+  for (const [verb, summary, body] of [
+    ['cordon', 'Cordon a node: no new leases, running work goes on (admin)', true],
+    ['drain', 'Drain a node: cordon it and let its running work finish (admin)', true],
+    ['uncordon', 'Uncordon a node: new leases again; ends a drain (admin)', false],
+    ['clear', 'Lift a quarantine (admin)', false],
+  ] as const) {
+    registry.registerPath({
+      method: 'post',
+      path: `/v1/admin/nodes/{id}/${verb}`,
+      summary,
+      security,
+      request: {
+        params: z.object({ id: z.string() }),
+        ...(body ? { body: { required: false, ...json(NodeReasonBodySchema, 'why') } } : {}),
+      },
+      responses: {
+        200: json(NodeStandingReplySchema, "the node's standing after the call"),
+        400: problem('invalid body'),
+        401: problem('not the admin token'),
+        404: problem('no such node has enrolled'),
+        503: problem('the scheduler did not answer in time'),
+      },
+    });
+  }
 
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',

@@ -23,9 +23,12 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode | EdgeCode, number>> = {
   [ErrorCodes.TENANT_EXISTS]: 409,
   [ErrorCodes.STREAM_VERSION_CONFLICT]: 409,
   [ErrorCodes.LEASE_STALE_EPOCH]: 409,
+  [ErrorCodes.OUTPUT_DIGEST_MISMATCH]: 409,
   [ErrorCodes.BACKOFF_NOT_ELAPSED]: 409,
   [ErrorCodes.FORBIDDEN]: 403,
   [ErrorCodes.QUOTA_EXCEEDED]: 422,
+  // Like a quota refusal, and lifted by an admin (or a new month), not by the caller waiting.
+  [ErrorCodes.TENANT_PAUSED]: 422,
   [ErrorCodes.TIMEOUT]: 503,
   [ErrorCodes.UNAVAILABLE]: 503,
   [ErrorCodes.UNKNOWN_EVENT_TYPE]: 500,

@@ -32,6 +32,22 @@ export const DryRunSchema = z
     dryRun: z.literal(true),
     admit: z.boolean(),
     reservation: z.object({ cores: z.number(), memoryMiB: z.number(), gpus: z.number() }),
+    cost: z
+      .object({
+        pool: z.string(),
+        ratePerHour: z.number().describe("an hour of all the job's nodes at the pool's prices"),
+        expectedRuntimeSeconds: z
+          .number()
+          .describe('expectedRuntimeSeconds, else maxRuntimeSeconds, else an assumed hour'),
+        projectedCost: z.number(),
+      })
+      .describe('the projected cost (B3) the budget guard counts'),
+    estimatedStartAt: z
+      .string()
+      .nullable()
+      .describe(
+        "when it would start in its pool if submitted now (C7); null: not within the estimate's horizon, or no scheduler answered",
+      ),
     refusal: z
       .object({ code: z.string(), reason: z.string(), details: z.record(z.string(), z.unknown()) })
       .nullable(),
@@ -65,6 +81,29 @@ export type ListJobsQuery = z.output<typeof ListJobsQuerySchema>;
 
 const Timestamp = z.iso.datetime({ offset: true }).nullable();
 
+/** A stored file of a job: `ref` is its staged file, `sha256` what the store holds (D4). */
+export const JobOutputSchema = z
+  .object({
+    name: z.string(),
+    ref: z.string(),
+    size: z.number().int(),
+    sha256: z.string(),
+    attempt: z.number().int().describe('the attempt that made it'),
+  })
+  .meta({ id: 'JobOutput' });
+export type JobOutputView = z.infer<typeof JobOutputSchema>;
+
+export const JobCheckpointSchema = JobOutputSchema.extend({
+  at: z.iso.datetime({ offset: true }),
+}).meta({ id: 'JobCheckpoint' });
+
+/** Where to fetch one output: a signed URL of the artifact store, good until `expiresAt`. */
+export const JobOutputDownloadSchema = JobOutputSchema.extend({
+  url: z.string(),
+  expiresAt: z.iso.datetime({ offset: true }),
+}).meta({ id: 'JobOutputDownload' });
+export type JobOutputDownloadView = z.infer<typeof JobOutputDownloadSchema>;
+
 export const JobSchema = z
   .object({
     id: z.string(),
@@ -86,6 +125,16 @@ export const JobSchema = z
     startedAt: Timestamp,
     finishedAt: Timestamp,
     updatedAt: z.iso.datetime({ offset: true }),
+    outputs: z
+      .array(JobOutputSchema)
+      .describe('committed with the success of the attempt that made them (D4); empty until then'),
+    progress: z
+      .number()
+      .nullable()
+      .describe("the running attempt's own estimate, 0 to 1 (D7); null until it reports one"),
+    checkpoint: JobCheckpointSchema.nullable().describe(
+      'the last checkpoint an attempt saved; a retry resumes from it (D7)',
+    ),
   })
   .meta({ id: 'Job' });
 export type JobView = z.infer<typeof JobSchema>;

@@ -3,10 +3,16 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Pool } from 'pg';
-import { createSubjects, eventRegistry, JobSpecSchema } from '@gantry/contracts';
+import { createSubjects, eventRegistry, JobSpecSchema, SYSTEM_TENANT } from '@gantry/contracts';
 import { apiKeyMaterialFrom, formatApiKey, hashApiKeySecret } from '@gantry/domain';
 import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
-import { connectNats, deleteStreams, ensureStreams } from '@gantry/messaging';
+import {
+  commandEnvelope,
+  connectNats,
+  deleteStreams,
+  ensureStreams,
+  sendCommand,
+} from '@gantry/messaging';
 import { projectionMigrations, stagedFilesMigrations } from '@gantry/projections';
 import {
   createTestDatabase,
@@ -30,6 +36,7 @@ let pool: Pool;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let staging: ServiceProcess;
+let admission: ServiceProcess;
 let app: NestFastifyApplication;
 let baseUrl: string;
 let acmeKey: string;
@@ -93,6 +100,29 @@ beforeAll(async () => {
     ...projectionMigrations,
     ...stagedFilesMigrations,
   ]);
+  // Uploaded bytes are charged to the tenant by admission (B1): the tenants must exist there.
+  admission = await startService('admission', {
+    DATABASE_URL: db.url,
+    NATS_URL: natsUrl,
+    GANTRY_NAMESPACE: subjects.namespace,
+  });
+  for (const id of ['acme', 'globex'])
+    await sendCommand(
+      nc,
+      subjects,
+      'admission',
+      'create-tenant',
+      commandEnvelope(
+        'CreateTenant',
+        { id, name: id, quotas: {} },
+        {
+          tenant: SYSTEM_TENANT,
+          actor: 'admin',
+          correlationId: `files-int-${id}`,
+        },
+      ),
+      { timeoutMs: 30_000 },
+    );
   staging = await startService('staging', {
     DATABASE_URL: db.url,
     NATS_URL: natsUrl,
@@ -120,6 +150,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   await staging?.stop();
+  await admission?.stop();
   await deleteStreams(jsm, subjects).catch(() => undefined);
   await pool?.end();
   await nc?.drain();

@@ -357,6 +357,9 @@ describe('quotas', () => {
       memoryMiB: { limit: 4096, used: 1024, threshold: 3686.4, headroom: 2662.4 },
       gpus: { limit: null, used: 0, threshold: null, headroom: null },
       concurrentJobs: { limit: 10, used: 1, threshold: 9, headroom: 8 },
+      storageBytes: { limit: null, used: 0, threshold: null, headroom: null },
+      ingressBytes: { limit: null, used: 0, threshold: null, headroom: null },
+      egressBytes: { limit: null, used: 0, threshold: null, headroom: null },
     });
 
     expect((await call('POST', `/v1/jobs/${job.id}/cancel`, { key: tenantKey })).statusCode).toBe(

@@ -8,15 +8,20 @@ import {
   jobSummaryProjection,
   PostgresProjectionSink,
   ProjectionRunner,
+  alertsProjection,
   tenantDirectoryProjection,
   type ProjectionDefinition,
 } from '@gantry/projections';
 import { type ServiceLog } from '@gantry/service-runtime';
 
-/** The read models the gateway serves from: job status and list, and the tenant directory (auth). */
+/**
+ * The read models the gateway serves from: job status and list, the tenant directory (auth,
+ * usage, spend) and the alerts.
+ */
 export const PROJECTIONS: readonly ProjectionDefinition[] = [
   jobSummaryProjection,
   tenantDirectoryProjection,
+  alertsProjection,
 ];
 
 export interface ProjectorOptions {

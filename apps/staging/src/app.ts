@@ -7,7 +7,12 @@ import { type NatsConnection } from '@nats-io/transport-node';
 import { type Pool } from 'pg';
 import { type SubjectCatalogue } from '@gantry/contracts';
 import { type PostgresEventStore } from '@gantry/event-store';
-import { GantryRpcExceptionFilter, JetStreamServer } from '@gantry/messaging';
+import {
+  commandEnvelope,
+  GantryRpcExceptionFilter,
+  JetStreamServer,
+  sendCommand,
+} from '@gantry/messaging';
 import {
   catchUpProjection,
   PostgresProjectionSink,
@@ -15,7 +20,7 @@ import {
 } from '@gantry/projections';
 import { createBlobServer } from './blob-http';
 import { NatsBlobStore, type BlobStore } from './blob-store';
-import { StagedFiles } from './staged-files.service';
+import { StagedFiles, type StorageMeter } from './staged-files.service';
 import { type StagingHttpConfig } from './staging.config';
 import { StagingModule } from './staging.module';
 
@@ -41,6 +46,34 @@ export interface StagingApp {
   close(): Promise<void>;
 }
 
+/** B1: staged bytes are charged to the tenant on its stream, by admission. */
+const admissionMeter = (nc: NatsConnection, subjects: SubjectCatalogue): StorageMeter => {
+  const send = (verb: string, type: string, tenant: string, data: Record<string, unknown>) =>
+    sendCommand<{ charged: boolean }>(
+      nc,
+      subjects,
+      'admission',
+      verb,
+      commandEnvelope(
+        type,
+        { id: tenant, ...data },
+        {
+          tenant,
+          actor: 'staging',
+          correlationId: randomUUID(),
+        },
+      ),
+      { timeoutMs: 10_000 },
+    );
+  return {
+    charge: async (tenant, fileId, bytes) =>
+      (await send('charge-storage', 'ChargeStorage', tenant, { fileId, bytes })).charged,
+    release: async (tenant, fileId) => {
+      await send('release-storage', 'ReleaseStorage', tenant, { fileId });
+    },
+  };
+};
+
 /** Staging: its command handlers on NATS and its blob routes on HTTP, started together. */
 export const startStagingApp = async (options: StagingAppOptions): Promise<StagingApp> => {
   const log = options.log ?? (() => undefined);
@@ -62,6 +95,7 @@ export const startStagingApp = async (options: StagingAppOptions): Promise<Stagi
     random: options.random ?? Math.random,
     newId: options.newId ?? randomUUID,
     onProjectionError: (err) => log('projection_error', { error: String(err) }),
+    meter: admissionMeter(options.nc, options.subjects),
   });
 
   const server = createBlobServer(files, (err) =>

@@ -7,6 +7,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   [ErrorCodes.VALIDATION_FAILED]: 400,
   [ErrorCodes.FORBIDDEN]: 403,
   [ErrorCodes.NOT_FOUND]: 404,
+  [ErrorCodes.QUOTA_EXCEEDED]: 422,
   [ErrorCodes.ILLEGAL_TRANSITION]: 409,
   [ErrorCodes.STREAM_VERSION_CONFLICT]: 409,
   [ErrorCodes.TIMEOUT]: 503,

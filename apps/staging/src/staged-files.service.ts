@@ -48,6 +48,15 @@ export interface StagedFilesOptions {
   readonly random: () => number;
   readonly newId: () => string;
   readonly onProjectionError?: (err: unknown) => void;
+  /** Charges a file's bytes to its tenant's storage and ingress quotas (B1); none: unmetered. */
+  readonly meter?: StorageMeter;
+}
+
+/** Admission's side of B1, as staging sees it; a refusal is a QUOTA_EXCEEDED GantryError. */
+export interface StorageMeter {
+  /** True when this call charged; false when the file was charged already (a racing upload). */
+  charge(tenant: string, fileId: string, bytes: number): Promise<boolean>;
+  release(tenant: string, fileId: string): Promise<void>;
 }
 
 /** An upload over the configured limit; the HTTP edge answers it with 413. */
@@ -177,6 +186,14 @@ export class StagedFiles {
       throw counted.tooLarge() ? new UploadTooLargeError(this.options.maxUploadBytes) : err;
     }
     const { size, sha256 } = counted.result();
+    // Charged before the bytes become the file's: over quota, they are discarded, never kept.
+    let charged = false;
+    try {
+      charged = (await this.options.meter?.charge(tenant, fileId, size)) ?? false;
+    } catch (err) {
+      await this.discard(objectName);
+      throw err;
+    }
     try {
       const decision = await this.processor.handle(
         fileDecider,
@@ -192,6 +209,9 @@ export class StagedFiles {
       await this.project(decision.appended);
     } catch (err) {
       await this.discard(objectName);
+      // The upload lost (a racing one won, or a mismatch): the bytes it charged are not held.
+      // Only the charging upload releases: a racer that lost to the winner must not undo its charge.
+      if (charged) await this.options.meter?.release(tenant, fileId).catch(() => undefined);
       throw err;
     }
     return { fileId, state: 'READY', size, sha256 };

@@ -14,6 +14,10 @@ import {
   refusalOf,
   type ServiceTestBed,
 } from '@gantry/service-testing';
+// Staged bytes are charged by admission (B1); in-process, so the test owns its lifetime.
+// eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
+import { startAdmissionApp } from '../../admission/src/app';
+import { type INestMicroservice } from '@nestjs/common';
 import { startStagingApp, type StagingApp } from '../src/app';
 import { NatsBlobStore } from '../src/blob-store';
 
@@ -21,6 +25,7 @@ import { NatsBlobStore } from '../src/blob-store';
 const MAX_UPLOAD = 64 * 1024;
 let bed: ServiceTestBed;
 let app: StagingApp;
+let admission: INestMicroservice;
 let blobs: NatsBlobStore;
 /** Moved forward by the expiry tests; everything else runs at a fixed instant. */
 let now = Date.parse('2026-11-23T10:00:00.000Z');
@@ -36,6 +41,29 @@ beforeAll(async () => {
     ],
   });
   blobs = await NatsBlobStore.open(bed.nc, bed.subjects);
+  admission = await startAdmissionApp({
+    nats: bed.nc,
+    subjects: bed.subjects,
+    store: bed.store,
+    logger: false,
+  });
+  for (const [id, quotas] of [
+    ['acme', {}],
+    ['globex', {}],
+    ['metered', { storageBytes: 10_000, ingressBytes: 20_000 }],
+  ] as const)
+    await sendCommand(
+      bed.nc,
+      bed.subjects,
+      'admission',
+      'create-tenant',
+      aCommandEnvelope(
+        'CreateTenant',
+        { id, name: id, quotas },
+        { tenant: '_system', actor: 'admin' },
+      ),
+      { timeoutMs: 15_000 },
+    );
   app = await startStagingApp({
     nc: bed.nc,
     subjects: bed.subjects,
@@ -56,6 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.close();
+  await admission?.close();
   await blobs?.destroy().catch(() => undefined);
   await bed?.close();
 });
@@ -284,5 +313,31 @@ describe('tenancy and refusals', () => {
     expect((await bed.pool.query('SELECT count(*)::int AS n FROM events')).rows).toEqual(
       before.rows,
     );
+  });
+
+  it('charges uploaded bytes to storage and ingress, refusing past 90 % and keeping nothing (B1)', async () => {
+    const { fileId, uploadUrl } = await createFile({ name: 'big.bin' }, 'metered');
+    const tooBig = await put(uploadUrl, randomBytes(9_500));
+    expect(tooBig.status).toBe(422);
+    expect(await tooBig.json()).toMatchObject({
+      code: ErrorCodes.QUOTA_EXCEEDED,
+      details: { dimension: 'storageBytes', usage: 0, request: 9_500, limit: 10_000 },
+    });
+    expect((await readStagedFile(bed.pool, 'metered', fileId))?.state).toBe('PENDING_UPLOAD');
+
+    // The same file, smaller, fits; a second upload of it is refused before it is charged again.
+    const fits = await put(uploadUrl, randomBytes(5_000));
+    expect(fits.status).toBe(200);
+    expect((await put(uploadUrl, randomBytes(10))).status).toBe(409);
+    const charged = (await bed.store.readStream('tenant-metered')).filter(
+      (e) => e.type === 'StorageCharged',
+    );
+    expect(charged.map((e) => e.data)).toEqual([
+      expect.objectContaining({ fileId, bytes: 5_000, storageBytes: 5_000 }),
+    ]);
+    // 5,000 stored + 4,000 more would reach the 9,000 line.
+    const second = await createFile({ name: 'more.bin' }, 'metered');
+    expect((await put(second.uploadUrl, randomBytes(4_000))).status).toBe(422);
+    expect((await put(second.uploadUrl, randomBytes(3_999))).status).toBe(200);
   });
 });

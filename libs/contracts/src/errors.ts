@@ -16,7 +16,11 @@ export const ErrorCodes = {
   /** The caller is known but not allowed to do this (e.g. an admin command from a non-admin). */
   FORBIDDEN: 'FORBIDDEN',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  /** The tenant is paused (B3 kill switch): at its budget, or by an admin. Nothing new runs. */
+  TENANT_PAUSED: 'TENANT_PAUSED',
   LEASE_STALE_EPOCH: 'LEASE_STALE_EPOCH',
+  /** A reported output or checkpoint is not what the artifact store holds under its ref (D4). */
+  OUTPUT_DIGEST_MISMATCH: 'OUTPUT_DIGEST_MISMATCH',
   /** A retry's backoff has not elapsed yet: worth trying again after `details.notBefore`. */
   BACKOFF_NOT_ELAPSED: 'BACKOFF_NOT_ELAPSED',
   TIMEOUT: 'TIMEOUT',

@@ -5,6 +5,7 @@ export {
   holdsLease,
   initialJobState,
   isHoldable,
+  isLegalInState,
   isLegalTransition,
   stateAfterEvent,
   isTerminal,
@@ -19,7 +20,7 @@ export {
   type SubmittedJob,
   type UnsubmittedJob,
 } from './job/job.aggregate';
-export { decide } from './job/job.decide';
+export { decide, type DecisionFacts, type StoredFile } from './job/job.decide';
 export { backoffCeilingSeconds, backoffSeconds } from './job/retry-backoff';
 export {
   API_KEY_ID_BYTES,
@@ -35,8 +36,10 @@ export {
   type ApiKeyMaterial,
 } from './tenant/api-key';
 export {
+  committedCostOf,
   decideTenant,
   evolveTenant,
+  spendThisMonth,
   foldTenant,
   initialTenantState,
   liveKeyOf,
@@ -45,14 +48,57 @@ export {
   type TenantState,
 } from './tenant/tenant.aggregate';
 export {
+  DRIFT_ALERT_RATIO,
   QUOTA_GUARD_RATIO,
   checkQuotas,
   describeQuotaRefusal,
   quotaExceeded,
   thresholdOf,
+  usageDrift,
   usageOf,
   type QuotaDimension,
   type QuotaRefusal,
   type Reservation,
   type Usage,
+  type UsageDrift,
 } from './tenant/tenant-usage';
+export {
+  DEFAULT_EXPECTED_RUNTIME_SECONDS,
+  billingMonthOf,
+  costOf,
+  expectedRuntimeSecondsOf,
+  priceJob,
+  ratePerHourOf,
+  roundMoney,
+  runtimeSecondsOf,
+  type JobPrice,
+} from './tenant/cost';
+export {
+  NO_FAILURES,
+  QUARANTINE_AFTER,
+  decideNode,
+  evolveNode,
+  foldNode,
+  initialNodeStanding,
+  isProbeDue,
+  isSchedulable,
+  mayQuarantine,
+  recordAttempt,
+  warrantsQuarantine,
+  type FailureStreak,
+  type NodeStanding,
+  type NodeStandingCommand,
+} from './node/node.aggregate';
+export {
+  decidePriceBook,
+  evolvePriceBook,
+  initialPriceBookState,
+  type PriceBookState,
+} from './pricing/price-book';
+export {
+  decideAlert,
+  evolveAlert,
+  initialAlertState,
+  type AlertDecision,
+  type AlertState,
+} from './alert/alert.aggregate';

@@ -34,6 +34,7 @@ export interface Held {
   readonly gpus?: number;
   readonly ratePerHour?: number;
   readonly projectedCost?: number;
+  readonly pool?: string;
 }
 
 const heldData = (jobId: string, held: Held) => ({
@@ -42,7 +43,7 @@ const heldData = (jobId: string, held: Held) => ({
   cores: held.cores ?? 0,
   memoryMiB: held.memoryMiB ?? 0,
   gpus: held.gpus ?? 0,
-  pool: 'cpu',
+  pool: held.pool ?? 'cpu',
   ratePerHour: held.ratePerHour ?? 0,
   projectedCost: held.projectedCost ?? 0,
 });

@@ -10,7 +10,12 @@ import {
   type CommandEnvelope,
   type SubjectCatalogue,
 } from '@gantry/contracts';
-import { isLegalTransition, stateAfterEvent, type JobStateName } from '@gantry/domain';
+import {
+  isLegalInState,
+  isLegalTransition,
+  stateAfterEvent,
+  type JobStateName,
+} from '@gantry/domain';
 import { connectNats, deleteStreams, sendCommand } from '@gantry/messaging';
 import {
   createTestDatabase,
@@ -73,8 +78,8 @@ interface JobEventView {
   readonly data: Record<string, unknown>;
 }
 
-const eventsOf = async (jobId: string): Promise<JobEventView[]> => {
-  const reply = await tenant.call<{ events: JobEventView[] }>('GET', `/v1/jobs/${jobId}/events`);
+const eventsOf = async (jobId: string, client = tenant): Promise<JobEventView[]> => {
+  const reply = await client.call<{ events: JobEventView[] }>('GET', `/v1/jobs/${jobId}/events`);
   expect(reply.status).toBe(200);
   return reply.body.events;
 };
@@ -85,7 +90,15 @@ const expectLegalHistory = (events: readonly JobEventView[]): void => {
   let state: JobStateName = 'NONE';
   for (const event of events) {
     const next = stateAfterEvent(event);
-    if (next === undefined) continue;
+    if (next === undefined) {
+      // A fact that leaves the state (outputs, progress, a rank's exit) has states it belongs in.
+      expect({ in: state, event: event.type, legal: isLegalInState(state, event.type) }).toEqual({
+        in: state,
+        event: event.type,
+        legal: true,
+      });
+      continue;
+    }
     expect({ from: state, event: event.type, legal: isLegalTransition(state, next) }).toEqual({
       from: state,
       event: event.type,
@@ -324,5 +337,181 @@ describe('the job lifecycle on two agents', () => {
       return used.every((u) => u === 0) ? reply.body : undefined;
     });
     expect(usage.dimensions['concurrentJobs']!.used).toBe(0);
+  });
+});
+
+interface SpendView {
+  readonly spent: number;
+  readonly accruing: number;
+  readonly committed: number;
+  readonly remaining: number | null;
+  readonly paused: { reason: string } | null;
+  readonly burndown: { day: string; spent: number; cumulative: number }[];
+}
+
+describe('budgets: cost accrues, the tenant is paused at its budget, and service comes back (B3)', () => {
+  // One core-second costs one unit: runtimes of seconds make costs a test can reason about.
+  const PRICES = { coreHour: 3_600, memoryGiBHour: 0, gpuHour: 0 };
+  let admin: GatewayClient;
+  let thrifty: GatewayClient;
+
+  const spend = async (): Promise<SpendView> => {
+    const reply = await thrifty.call<{ spend: SpendView }>('GET', '/v1/usage');
+    expect(reply.status).toBe(200);
+    return reply.body.spend;
+  };
+  const sleeper = (seconds: number, expected: number, extra: Record<string, unknown> = {}) => ({
+    command: ['sleep', String(seconds)],
+    resources: { cpu: 1, memoryMiB: 64 },
+    expectedRuntimeSeconds: expected,
+    ...extra,
+  });
+  /** What a job's history says it ran, priced at one unit per core-second of its one core. */
+  const billedFromHistory = async (jobId: string): Promise<number> => {
+    let total = 0;
+    let startedAt: number | null = null;
+    for (const event of await eventsOf(jobId, thrifty)) {
+      const at = Date.parse(event.occurredAt);
+      if (event.type === 'JobStarted') startedAt = at;
+      else if (startedAt !== null && /Succeeded|Failed|Cancelled|DeadLettered/.test(event.type)) {
+        total += (at - startedAt) / 1_000;
+        startedAt = null;
+      }
+    }
+    return total;
+  };
+
+  beforeAll(async () => {
+    admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
+    thrifty = admin.as(await admin.createTenant('thrifty', { cores: 64, concurrentJobs: 100 }));
+    const priced = await admin.call('PUT', '/v1/admin/pools/cpu/prices', { body: PRICES });
+    expect(priced.status).toBe(200);
+    const budget = await admin.call('PUT', '/v1/admin/tenants/thrifty/budget', {
+      body: { monthly: 8, onExhausted: 'finish' },
+    });
+    expect(budget.body).toEqual({ id: 'thrifty', budget: { monthly: 8, onExhausted: 'finish' } });
+  });
+
+  it('refuses bad prices and budgets, and non-admins, changing nothing', async () => {
+    expect(
+      (await admin.call('PUT', '/v1/admin/pools/cpu/prices', { body: { coreHour: -1 } })).status,
+    ).toBe(400);
+    expect(
+      (await admin.call('PUT', '/v1/admin/tenants/thrifty/budget', { body: { monthly: 0 } }))
+        .status,
+    ).toBe(400);
+    expect(
+      (await thrifty.call('PUT', '/v1/admin/tenants/thrifty/budget', { body: { monthly: 1e6 } }))
+        .status,
+    ).toBe(401);
+    expect((await spend()).remaining).toBe(8);
+  });
+
+  it('accrues, auto-pauses at the budget, refuses and holds while paused, and resumes when raised', async () => {
+    // A job for a pool no node serves waits in the queue the whole time (and, unpriced, is free).
+    const waiting = await thrifty.submit(sleeper(1, 1, { pool: 'nowhere' }));
+    expect(waiting.status).toBe(201);
+    const first = await thrifty.submit(sleeper(3, 3));
+    expect((await thrifty.waitForJob(first.body.id)).state).toBe('SUCCEEDED');
+    const afterFirst = await eventually('the first job to be billed', async () => {
+      const s = await spend();
+      return s.spent > 0 ? s : undefined;
+    });
+    expect(afterFirst.spent).toBeCloseTo(await billedFromHistory(first.body.id), 2);
+    expect(afterFirst.burndown.at(-1)!.cumulative).toBeCloseTo(afterFirst.spent, 6);
+
+    // Spent (about 3) + a projected 6 would pass 8: refused, dry or not.
+    const big = sleeper(6, 6);
+    const dry = await thrifty.call<{
+      admit: boolean;
+      estimatedStartAt: string | null;
+      cost: { projectedCost: number };
+      refusal: { details: Record<string, unknown> };
+    }>('POST', '/v1/jobs?dryRun=true', { body: big });
+    expect(dry.body.admit).toBe(false);
+    expect(dry.body.cost.projectedCost).toBe(6);
+    // Two idle nodes: it would start about now (C7), whatever the budget says of it.
+    expect(Date.parse(dry.body.estimatedStartAt!)).toBeLessThan(Date.now() + 60_000);
+    expect(dry.body.refusal.details).toMatchObject({ dimension: 'budget', request: 6, limit: 8 });
+    const refused = await thrifty.submit(big);
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'QUOTA_EXCEEDED', dimension: 'budget', limit: 8 });
+
+    // Projected at 2 it fits; it really runs 6 s, and the spend reaches the budget while it runs.
+    const overrun = await thrifty.submit(sleeper(6, 2));
+    expect(overrun.status).toBe(201);
+    await eventually('the overrun to accrue while it runs', async () =>
+      (await spend()).accruing > 0 ? true : undefined,
+    );
+    const paused = await eventually('the auto-pause', async () => {
+      const s = await spend();
+      return s.paused ? s : undefined;
+    });
+    expect(paused.paused!.reason).toBe('budget');
+    await eventually('the budget alert', async () => {
+      const reply = await admin.call<{ alerts: { kind: string; tenant: string }[] }>(
+        'GET',
+        '/v1/admin/alerts',
+      );
+      expect(reply.status).toBe(200);
+      return reply.body.alerts.some((a) => a.kind === 'budget-exhausted' && a.tenant === 'thrifty')
+        ? true
+        : undefined;
+    });
+    const whilePaused = await thrifty.submit(sleeper(1, 1));
+    expect(whilePaused.status).toBe(422);
+    expect(whilePaused.body).toMatchObject({ code: 'TENANT_PAUSED', reason: 'budget' });
+    expect(whilePaused.text).toMatch(/monthly budget/);
+    const held = await thrifty.waitForJob(waiting.body.id, (s) => s === 'HELD', 15_000);
+    expect(held['reason']).toMatchObject({ message: 'tenant paused' });
+    // 'finish': the running job is left to end.
+    expect((await thrifty.waitForJob(overrun.body.id)).state).toBe('SUCCEEDED');
+
+    // Raising the budget past the spend resumes: the held job goes back, new jobs are taken.
+    expect(
+      (await admin.call('PUT', '/v1/admin/tenants/thrifty/budget', { body: { monthly: 100 } }))
+        .status,
+    ).toBe(200);
+    await thrifty.waitForJob(waiting.body.id, (s) => s === 'QUEUED', 15_000);
+    const resumed = await eventually('the resume', async () => {
+      const s = await spend();
+      return s.paused === null ? s : undefined;
+    });
+    expect(resumed.remaining).not.toBeNull();
+    const next = await thrifty.submit(sleeper(0, 1));
+    expect(next.status).toBe(201);
+    expect((await thrifty.waitForJob(next.body.id)).state).toBe('SUCCEEDED');
+
+    // Every ended job billed once: the month's spend is the sum of what each one ran.
+    const billed =
+      (await billedFromHistory(first.body.id)) +
+      (await billedFromHistory(overrun.body.id)) +
+      (await billedFromHistory(next.body.id));
+    const settled = await eventually('every end to be billed', async () => {
+      const s = await spend();
+      return Math.abs(s.spent - billed) < 0.01 ? s : undefined;
+    });
+    expect(settled.spent).toBeGreaterThan(8);
+    expect(
+      (await thrifty.call('POST', `/v1/jobs/${waiting.body.id}/cancel`, { body: {} })).status,
+    ).toBeLessThan(300);
+  });
+
+  it("pauses and resumes by hand; a tenant that chose 'stop' has its running jobs stopped", async () => {
+    expect(
+      (
+        await admin.call('PUT', '/v1/admin/tenants/thrifty/budget', {
+          body: { monthly: 100, onExhausted: 'stop' },
+        })
+      ).status,
+    ).toBe(200);
+    const running = await thrifty.submit(sleeper(60, 1));
+    await thrifty.waitForJob(running.body.id, (s) => s === 'RUNNING', 30_000);
+    expect((await admin.call('POST', '/v1/admin/tenants/thrifty/pause')).status).toBe(200);
+    const refused = await thrifty.submit(sleeper(0, 1));
+    expect(refused.body).toMatchObject({ code: 'TENANT_PAUSED', reason: 'admin' });
+    expect((await thrifty.waitForJob(running.body.id, undefined, 20_000)).state).toBe('CANCELLED');
+    expect((await admin.call('POST', '/v1/admin/tenants/thrifty/resume')).status).toBe(200);
+    expect((await thrifty.submit(sleeper(0, 1))).status).toBe(201);
   });
 });

@@ -70,7 +70,17 @@ export {
 } from './files/staged-files.migration';
 export { readStagedFile, type StagedFileView } from './files/staged-files.read';
 export {
+  CreateSchedulerEstimates1765100000100,
+  pruneStartEstimates,
+  readStartEstimate,
+  recordActualStart,
+  upsertStartEstimates,
+  type StartEstimate,
+} from './nodes/scheduler-estimates';
+export {
+  AddSchedulerNodeStanding1765100000000,
   CreateSchedulerNodes1763910000200,
+  NO_STANDING_FLAGS,
   SCHEDULER_NODES_TABLE,
   readSchedulerNodes,
   schedulerNodesMigrations,
@@ -78,6 +88,14 @@ export {
   type NodeResources,
   type Queryable,
   type SchedulerNodeRow,
+  type NodeStandingFlags,
   type SchedulerNodeStatus,
 } from './nodes/scheduler-nodes';
 export * from './logs';
+export {
+  ALERTS_TABLE,
+  alertsProjection,
+  projectAlerts,
+  readAlerts,
+  type AlertView,
+} from './alerts/alerts.projection';

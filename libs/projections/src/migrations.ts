@@ -1,4 +1,6 @@
 import { type MigrationInterface, type QueryRunner } from 'typeorm';
+import { AddJobSummaryOutputs1763910000600 } from './job-summary/job-summary-outputs.migration';
+import { TENANT_PAUSE_HOLD_REASON } from '@gantry/contracts';
 
 /**
  * The projections' own tables. Read models live next to the event store but are not it: they
@@ -175,10 +177,87 @@ export class CreateTenantReservations1763910000400 implements MigrationInterface
   }
 }
 
+/**
+ * Money (FEATURES.md B3): each reservation's pool, its locked rate and projected cost, and once
+ * released what it really ran and cost; a tenant's budget and pause; its bytes (B1): stored now,
+ * and uploaded and downloaded this month. Released rows by day are the
+ * burndown, so they get an index of their own.
+ */
+export class AddTenantSpend1763910000500 implements MigrationInterface {
+  name = 'AddTenantSpend1763910000500';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      ALTER TABLE tenant_directory
+        ADD COLUMN budget        jsonb,
+        ADD COLUMN paused        jsonb,
+        ADD COLUMN storage_bytes bigint NOT NULL DEFAULT 0,
+        ADD COLUMN ingress       jsonb,
+        ADD COLUMN egress        jsonb`);
+    await queryRunner.query(`
+      ALTER TABLE tenant_reservations
+        ADD COLUMN pool            text,
+        ADD COLUMN rate_per_hour   double precision NOT NULL DEFAULT 0,
+        ADD COLUMN projected_cost  double precision NOT NULL DEFAULT 0,
+        ADD COLUMN runtime_seconds double precision NOT NULL DEFAULT 0,
+        ADD COLUMN cost            double precision NOT NULL DEFAULT 0`);
+    await queryRunner.query(
+      'CREATE INDEX tenant_reservations_released ON tenant_reservations (tenant, released_at) WHERE released_at IS NOT NULL',
+    );
+    // The jobs a pause held, which the resume must release: few, found without a scan.
+    await queryRunner.query(
+      `CREATE INDEX job_summary_pause_held ON job_summary (tenant) WHERE state = 'HELD' AND reason = '${TENANT_PAUSE_HOLD_REASON}'`,
+    );
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query('DROP INDEX job_summary_pause_held');
+    await queryRunner.query('DROP INDEX tenant_reservations_released');
+    await queryRunner.query(`
+      ALTER TABLE tenant_reservations
+        DROP COLUMN pool, DROP COLUMN rate_per_hour, DROP COLUMN projected_cost,
+        DROP COLUMN runtime_seconds, DROP COLUMN cost`);
+    await queryRunner.query(
+      'ALTER TABLE tenant_directory DROP COLUMN budget, DROP COLUMN paused, DROP COLUMN storage_bytes, DROP COLUMN ingress, DROP COLUMN egress',
+    );
+  }
+}
+
+/** Alerts (FEATURES.md H3): a row per condition and subject; open ones first in every listing. */
+export class CreateAlerts1763910000700 implements MigrationInterface {
+  name = 'CreateAlerts1763910000700';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`
+      CREATE TABLE alerts (
+        stream_id    text PRIMARY KEY,
+        kind         text NOT NULL,
+        subject      text NOT NULL,
+        tenant       text,
+        severity     text NOT NULL,
+        message      text NOT NULL,
+        details      jsonb NOT NULL,
+        open         boolean NOT NULL,
+        raised_at    timestamptz NOT NULL,
+        resolved_at  timestamptz,
+        resolution   text,
+        last_version integer NOT NULL
+      )`);
+    await queryRunner.query('CREATE INDEX alerts_raised ON alerts (raised_at DESC)');
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query('DROP TABLE alerts');
+  }
+}
+
 export const projectionMigrations = [
   CreateProjectionBookkeeping1763910000000,
   CreateJobSummary1763910000001,
   AddJobSummaryLifecycle1763910000002,
   CreateTenantDirectory1763910000003,
   CreateTenantReservations1763910000400,
+  AddTenantSpend1763910000500,
+  AddJobSummaryOutputs1763910000600,
+  CreateAlerts1763910000700,
 ];

@@ -99,6 +99,28 @@ export const ResumeTenant = defineMessage(
   z.strictObject({ id: TenantIdSchema, cause: z.enum(['admin', 'new-month']).default('admin') }),
 );
 
+/**
+ * B1: staging charges a staged file's bytes before it makes the upload the file's (refused past
+ * 90 % of the storage or the month's ingress quota), and releases them if the upload then loses;
+ * the gateway charges a download's bytes before it serves them. Charges per file are idempotent.
+ */
+const BytesField = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+export const ChargeStorage = defineMessage(
+  'ChargeStorage',
+  1,
+  z.strictObject({ id: TenantIdSchema, fileId: JobIdField, bytes: BytesField }),
+);
+export const ReleaseStorage = defineMessage(
+  'ReleaseStorage',
+  1,
+  z.strictObject({ id: TenantIdSchema, fileId: JobIdField }),
+);
+export const ChargeEgress = defineMessage(
+  'ChargeEgress',
+  1,
+  z.strictObject({ id: TenantIdSchema, ref: z.string().min(1).max(512), bytes: BytesField }),
+);
+
 export const tenantCommandDefinitions = [
   CreateTenant,
   SetTenantQuotas,
@@ -109,6 +131,9 @@ export const tenantCommandDefinitions = [
   SetTenantBudget,
   PauseTenant,
   ResumeTenant,
+  ChargeStorage,
+  ReleaseStorage,
+  ChargeEgress,
 ] as const;
 
 export type TenantCommand = MessageOf<(typeof tenantCommandDefinitions)[number]>;

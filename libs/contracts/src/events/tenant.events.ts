@@ -24,6 +24,16 @@ export const TenantQuotasSchema = z.strictObject({
   memoryMiB: z.number().int().positive().max(1_000_000_000).optional(),
   gpus: z.number().int().positive().max(1_000_000).optional(),
   concurrentJobs: z.number().int().positive().max(10_000_000).optional(),
+  /** Bytes the tenant's staged files hold at once (B1). */
+  storageBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Bytes uploaded to Gantry per calendar month, UTC (B1). */
+  ingressBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** Bytes downloaded from Gantry (outputs) per calendar month, UTC (B1). */
+  egressBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** GPUs per pool (B1): where GPUs differ by pool, a tenant's share of each one's. */
+  gpusByPool: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), z.number().int().positive().max(1_000_000))
+    .optional(),
 });
 export type TenantQuotas = z.output<typeof TenantQuotasSchema>;
 
@@ -173,6 +183,44 @@ export const TenantResumedData = z.strictObject({
 });
 export const TenantResumed = defineMessage('TenantResumed', 1, TenantResumedData);
 
+/**
+ * Bytes (B1). A staged file's bytes count against storage while it exists and against the
+ * month's ingress once; a download of an output counts against the month's egress. Each fact
+ * carries the totals after it, so a reader needs no sum of the history.
+ */
+const Bytes = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const MonthBytes = z.strictObject({ month: z.string().regex(/^\d{4}-\d{2}$/), bytes: Bytes });
+const FileIdField = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+
+export const StorageChargedData = z.strictObject({
+  id: TenantIdSchema,
+  fileId: FileIdField,
+  bytes: Bytes,
+  storageBytes: Bytes,
+  ingress: MonthBytes,
+  chargedAt: Timestamp,
+});
+export const StorageCharged = defineMessage('StorageCharged', 1, StorageChargedData);
+
+export const StorageReleasedData = z.strictObject({
+  id: TenantIdSchema,
+  fileId: FileIdField,
+  bytes: Bytes,
+  storageBytes: Bytes,
+  releasedAt: Timestamp,
+});
+export const StorageReleased = defineMessage('StorageReleased', 1, StorageReleasedData);
+
+export const EgressChargedData = z.strictObject({
+  id: TenantIdSchema,
+  /** What was downloaded: `<jobId>/<output name>`, or a file id. */
+  ref: z.string().min(1).max(512),
+  bytes: Bytes,
+  egress: MonthBytes,
+  chargedAt: Timestamp,
+});
+export const EgressCharged = defineMessage('EgressCharged', 1, EgressChargedData);
+
 export const tenantEventDefinitions = [
   TenantCreated,
   TenantQuotasSet,
@@ -183,8 +231,17 @@ export const tenantEventDefinitions = [
   TenantBudgetSet,
   TenantPaused,
   TenantResumed,
+  StorageCharged,
+  StorageReleased,
+  EgressCharged,
 ] as const;
 
 /** The union of tenant events, derived from the definitions so the two cannot drift apart. */
 export type TenantEvent = MessageOf<(typeof tenantEventDefinitions)[number]>;
 export type TenantEventType = TenantEvent['type'];
+
+/**
+ * The reason on the holds a pause puts on a tenant's waiting jobs: what tells them apart from the
+ * tenant's own holds, so that a resume releases these and only these.
+ */
+export const TENANT_PAUSE_HOLD_REASON = 'tenant paused';

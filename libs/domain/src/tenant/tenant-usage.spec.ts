@@ -1,6 +1,6 @@
 import { ErrorCodes } from '@gantry/contracts';
 import { decideTenant, type TenantDecision, type TenantState } from './tenant.aggregate';
-import { checkQuotas, thresholdOf, usageOf } from './tenant-usage';
+import { checkQuotas, thresholdOf, usageDrift, usageOf } from './tenant-usage';
 import {
   NOW,
   T0,
@@ -209,6 +209,52 @@ describe('tenant usage (B2)', () => {
       expect(reservationsOf(state)).toEqual({ live: held(3) });
       expect(JSON.parse(JSON.stringify(state))).toEqual(state);
       expect(refusalOf(state, reserve('next', 1)).details).toMatchObject({ usage: 3, limit: 4 });
+    });
+  });
+
+  describe('drift between a cached usage and the stream (B4)', () => {
+    const usage = (cores: number, concurrentJobs: number) => ({
+      cores,
+      memoryMiB: 0,
+      gpus: 0,
+      concurrentJobs,
+    });
+    it('names each dimension that disagrees, with how far', () => {
+      expect(usageDrift(usage(40, 2), usage(4, 2))).toEqual([
+        { dimension: 'cores', cached: 40, actual: 4, drift: 0.9 },
+      ]);
+      expect(usageDrift(usage(0, 1), usage(0, 0))).toEqual([
+        { dimension: 'concurrentJobs', cached: 1, actual: 0, drift: 1 },
+      ]);
+    });
+    it('sees no drift in the same numbers summed in another order', () => {
+      expect(usageDrift(usage(0.1 + 0.2, 3), usage(0.3, 3))).toEqual([]);
+    });
+  });
+
+  describe('GPUs per pool (B1)', () => {
+    const quotas = { gpusByPool: { a100: 10 } };
+    it('guards each pool on its own quota, naming the pool', () => {
+      const state = given(
+        created(quotas),
+        reservedHeld('a', { gpus: 6, pool: 'a100' }),
+        reservedHeld('b', { gpus: 50, pool: 't4' }),
+      );
+      expect(decideTenant(state, reserveHeld('c', { gpus: 2, pool: 'a100' }), NOW)).toHaveLength(1);
+      const refusal = refusalOf(state, reserveHeld('c', { gpus: 3, pool: 'a100' }));
+      expect(refusal.code).toBe(ErrorCodes.QUOTA_EXCEEDED);
+      expect(refusal.details).toEqual({
+        dimension: 'gpus',
+        pool: 'a100',
+        usage: 6,
+        request: 3,
+        limit: 10,
+        threshold: 9,
+        jobId: 'c',
+      });
+      expect(refusal.message).toMatch(/gpus quota of pool a100/);
+      // A pool without a quota of its own is bounded only by the tenant's total, if any.
+      expect(decideTenant(state, reserveHeld('d', { gpus: 40, pool: 't4' }), NOW)).toHaveLength(1);
     });
   });
 });

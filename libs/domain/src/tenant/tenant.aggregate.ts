@@ -14,6 +14,8 @@ import {
 import { billingMonthOf, costOf, roundMoney } from './cost';
 import { hashApiKeySecret, isWellFormedApiKeyMaterial, type ApiKeyMaterial } from './api-key';
 import {
+  checkBytes,
+  checkPoolGpus,
   checkQuotas,
   quotaExceeded,
   usageOf,
@@ -58,7 +60,21 @@ export type TenantState =
       readonly paused: { readonly reason: 'budget' | 'admin'; readonly pausedAt: string } | null;
       /** The month an admin resumed the tenant over its budget: no auto-pause in that month. */
       readonly overBudgetResumeMonth: string | null;
+      /** File id -> the bytes it holds against storage (B1); charged once per file. */
+      readonly files: Readonly<Record<string, number>>;
+      readonly storageBytes: number;
+      readonly ingress: MonthBytes;
+      readonly egress: MonthBytes;
     };
+
+interface MonthBytes {
+  readonly month: string;
+  readonly bytes: number;
+}
+
+/** A month's bytes as of `now`: last month's ingress is not this month's. */
+const bytesThisMonth = (counter: MonthBytes, now: Date): number =>
+  counter.month === billingMonthOf(now) ? counter.bytes : 0;
 
 type ActiveTenant = Extract<TenantState, { status: 'ACTIVE' }>;
 
@@ -114,6 +130,10 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
         spend: { month: billingMonthOf(event.data.createdAt), amount: 0 },
         paused: null,
         overBudgetResumeMonth: null,
+        files: {},
+        storageBytes: 0,
+        ingress: { month: billingMonthOf(event.data.createdAt), bytes: 0 },
+        egress: { month: billingMonthOf(event.data.createdAt), bytes: 0 },
       };
     case 'TenantQuotasSet':
       return state.status === 'ACTIVE' ? { ...state, quotas: event.data.quotas } : state;
@@ -176,6 +196,22 @@ export const evolveTenant = (state: TenantState, event: TenantEvent): TenantStat
               : null,
           }
         : state;
+    case 'StorageCharged':
+      return state.status === 'ACTIVE'
+        ? {
+            ...state,
+            files: { ...state.files, [event.data.fileId]: event.data.bytes },
+            storageBytes: event.data.storageBytes,
+            ingress: event.data.ingress,
+          }
+        : state;
+    case 'StorageReleased': {
+      if (state.status !== 'ACTIVE') return state;
+      const { [event.data.fileId]: _gone, ...files } = state.files;
+      return { ...state, files, storageBytes: event.data.storageBytes };
+    }
+    case 'EgressCharged':
+      return state.status === 'ACTIVE' ? { ...state, egress: event.data.egress } : state;
     default: {
       const unhandled: never = event;
       throw new Error(`the tenant aggregate has no case for ${(unhandled as TenantEvent).type}`);
@@ -226,8 +262,11 @@ const newKeyRecord = (state: TenantState, key: ApiKeyMaterial, at: string): ApiK
 };
 
 const sameQuotas = (a: TenantQuotas, b: TenantQuotas): boolean => {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof TenantQuotas>;
-  return [...keys].every((k) => a[k] === b[k]);
+  const { gpusByPool: poolsA = {}, ...restA } = a;
+  const { gpusByPool: poolsB = {}, ...restB } = b;
+  const same = (x: Record<string, number | undefined>, y: Record<string, number | undefined>) =>
+    [...new Set([...Object.keys(x), ...Object.keys(y)])].every((k) => x[k] === y[k]);
+  return same(restA, restB) && same(poolsA, poolsB);
 };
 
 const pausedRefusal = (state: ActiveTenant, jobId: string): GantryError =>
@@ -351,6 +390,8 @@ export const decideTenant = (
         concurrentJobs: 1,
       });
       if (refusal) throw quotaExceeded(refusal, { jobId });
+      const poolRefusal = checkPoolGpus(state.quotas, state.reservations, pool, gpus);
+      if (poolRefusal) throw quotaExceeded(poolRefusal, { jobId });
       const overBudget = budgetRefusal(state, projectedCost, now);
       if (overBudget) throw quotaExceeded(overBudget, { jobId });
       return [
@@ -452,6 +493,65 @@ export const decideTenant = (
         {
           type: 'TenantResumed',
           data: { id: state.id, cause: 'admin', overBudget, resumedAt: at },
+        },
+      ];
+    }
+    case 'ChargeStorage': {
+      const { fileId, bytes } = command.data;
+      if (Object.hasOwn(state.files, fileId)) return [];
+      if (!(bytes >= 0)) throw invalid('a file holds a non-negative number of bytes', { bytes });
+      const ingressNow = bytesThisMonth(state.ingress, now);
+      const refusal =
+        checkBytes('storageBytes', state.quotas.storageBytes, state.storageBytes, bytes) ??
+        checkBytes('ingressBytes', state.quotas.ingressBytes, ingressNow, bytes);
+      if (refusal) throw quotaExceeded(refusal, { fileId });
+      return [
+        {
+          type: 'StorageCharged',
+          data: {
+            id: state.id,
+            fileId,
+            bytes,
+            storageBytes: state.storageBytes + bytes,
+            ingress: { month: billingMonthOf(now), bytes: ingressNow + bytes },
+            chargedAt: at,
+          },
+        },
+      ];
+    }
+    case 'ReleaseStorage': {
+      const { fileId } = command.data;
+      if (!Object.hasOwn(state.files, fileId)) return [];
+      const bytes = state.files[fileId]!;
+      return [
+        {
+          type: 'StorageReleased',
+          data: {
+            id: state.id,
+            fileId,
+            bytes,
+            storageBytes: Math.max(0, state.storageBytes - bytes),
+            releasedAt: at,
+          },
+        },
+      ];
+    }
+    case 'ChargeEgress': {
+      const { ref, bytes } = command.data;
+      if (!(bytes >= 0)) throw invalid('a download is a non-negative number of bytes', { bytes });
+      const egressNow = bytesThisMonth(state.egress, now);
+      const refusal = checkBytes('egressBytes', state.quotas.egressBytes, egressNow, bytes);
+      if (refusal) throw quotaExceeded(refusal, { ref });
+      return [
+        {
+          type: 'EgressCharged',
+          data: {
+            id: state.id,
+            ref,
+            bytes,
+            egress: { month: billingMonthOf(now), bytes: egressNow + bytes },
+            chargedAt: at,
+          },
         },
       ];
     }

@@ -118,22 +118,46 @@ describe('tenant_directory projection', () => {
     ]);
   });
 
-  it('keeps a row per reserved job and stamps it when released (usage, B4)', () => {
-    const reserved: TenantEvent = {
-      type: 'JobCapacityReserved',
-      data: { id: 'acme', jobId: 'j1', cores: 2.5, memoryMiB: 1024, gpus: 1, reservedAt: T(5) },
-    };
-    const released: TenantEvent = {
-      type: 'JobCapacityReleased',
-      data: { id: 'acme', jobId: 'j1', releasedAt: T(9) },
-    };
+  const reservedEvent = (at: string): TenantEvent => ({
+    type: 'JobCapacityReserved',
+    data: {
+      id: 'acme',
+      jobId: 'j1',
+      cores: 2.5,
+      memoryMiB: 1024,
+      gpus: 1,
+      pool: 'gpu',
+      ratePerHour: 6,
+      projectedCost: 3,
+      reservedAt: at,
+    },
+  });
+  const releasedEvent = (at: string): TenantEvent => ({
+    type: 'JobCapacityReleased',
+    data: { id: 'acme', jobId: 'j1', runtimeSeconds: 600, cost: 1, releasedAt: at },
+  });
+
+  it('keeps a row per reserved job and stamps it when released, with its cost (B3, B4)', () => {
+    const reserved = reservedEvent(T(5));
+    const released = releasedEvent(T(9));
     expect(projectTenantDirectory(envelope(reserved, 5))).toEqual([
       {
         kind: 'upsert',
         table: TENANT_RESERVATIONS_TABLE.name,
         key: { tenant: 'acme', job_id: 'j1' },
         version: 5,
-        values: { cores: 2.5, memory_mib: 1024, gpus: 1, reserved_at: T(5), released_at: null },
+        values: {
+          cores: 2.5,
+          memory_mib: 1024,
+          gpus: 1,
+          pool: 'gpu',
+          rate_per_hour: 6,
+          projected_cost: 3,
+          runtime_seconds: 0,
+          cost: 0,
+          reserved_at: T(5),
+          released_at: null,
+        },
       },
     ]);
     expect(projectTenantDirectory(envelope(released, 6))).toEqual([
@@ -142,7 +166,7 @@ describe('tenant_directory projection', () => {
         table: TENANT_RESERVATIONS_TABLE.name,
         key: { tenant: 'acme', job_id: 'j1' },
         version: 6,
-        set: { released_at: T(9) },
+        set: { released_at: T(9), runtime_seconds: 600, cost: 1 },
       },
     ]);
   });
@@ -166,17 +190,55 @@ describe('tenant_directory projection', () => {
       API_KEYS_TABLE.name,
       TENANT_RESERVATIONS_TABLE.name,
     ]);
-    const reserved: TenantEvent = {
-      type: 'JobCapacityReserved',
-      data: { id: 'acme', jobId: 'j1', cores: 1, memoryMiB: 64, gpus: 0, reservedAt: T(2) },
+    const budgeted: TenantEvent = {
+      type: 'TenantBudgetSet',
+      data: { id: 'acme', budget: { monthly: 10, onExhausted: 'stop' }, setAt: T(2) },
     };
-    const released: TenantEvent = {
-      type: 'JobCapacityReleased',
-      data: { id: 'acme', jobId: 'j1', releasedAt: T(3) },
+    const paused: TenantEvent = {
+      type: 'TenantPaused',
+      data: { id: 'acme', reason: 'budget', spend: 10, budget: 10, pausedAt: T(4) },
     };
-    const ops = [created, reserved, released].flatMap((event, i) =>
-      projectTenantDirectory(envelope(event, i + 1)),
-    );
+    const resumed: TenantEvent = {
+      type: 'TenantResumed',
+      data: { id: 'acme', cause: 'admin', overBudget: true, resumedAt: T(5) },
+    };
+    const bytes: TenantEvent[] = [
+      {
+        type: 'StorageCharged',
+        data: {
+          id: 'acme',
+          fileId: 'f1',
+          bytes: 10,
+          storageBytes: 10,
+          ingress: { month: '2026-11', bytes: 10 },
+          chargedAt: T(6),
+        },
+      },
+      {
+        type: 'StorageReleased',
+        data: { id: 'acme', fileId: 'f1', bytes: 10, storageBytes: 0, releasedAt: T(7) },
+      },
+      {
+        type: 'EgressCharged',
+        data: {
+          id: 'acme',
+          ref: 'j/out',
+          bytes: 5,
+          egress: { month: '2026-11', bytes: 5 },
+          chargedAt: T(8),
+        },
+      },
+    ];
+    const events = [
+      created,
+      budgeted,
+      reservedEvent(T(2)),
+      releasedEvent(T(3)),
+      paused,
+      resumed,
+      ...bytes,
+    ];
+    const ops = events.flatMap((event, i) => projectTenantDirectory(envelope(event, i + 1)));
     for (const op of ops) expect(() => opToSql(op, tables.get(op.table)!)).not.toThrow();
   });
 });

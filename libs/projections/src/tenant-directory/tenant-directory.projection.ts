@@ -16,7 +16,19 @@ import { type ProjectionDefinition } from '../projection';
 export const TENANT_DIRECTORY_TABLE: ProjectionTable = {
   name: 'tenant_directory',
   key: ['tenant'],
-  columns: ['tenant', 'name', 'quotas', 'created_at', 'updated_at', 'last_version'],
+  columns: [
+    'tenant',
+    'name',
+    'quotas',
+    'budget',
+    'paused',
+    'storage_bytes',
+    'ingress',
+    'egress',
+    'created_at',
+    'updated_at',
+    'last_version',
+  ],
   versionColumn: 'last_version',
 };
 
@@ -36,6 +48,11 @@ export const TENANT_RESERVATIONS_TABLE: ProjectionTable = {
     'cores',
     'memory_mib',
     'gpus',
+    'pool',
+    'rate_per_hour',
+    'projected_cost',
+    'runtime_seconds',
+    'cost',
     'reserved_at',
     'released_at',
     'last_version',
@@ -125,7 +142,8 @@ export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => 
       ];
     // Usage (B4) as admission decided it: a row per reserved job, stamped when released.
     case 'JobCapacityReserved': {
-      const { jobId, cores, memoryMiB, gpus, reservedAt } = event.data;
+      const { jobId, cores, memoryMiB, gpus, pool, ratePerHour, projectedCost, reservedAt } =
+        event.data;
       return [
         {
           kind: 'upsert',
@@ -136,6 +154,11 @@ export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => 
             cores,
             memory_mib: memoryMiB,
             gpus,
+            pool,
+            rate_per_hour: ratePerHour,
+            projected_cost: projectedCost,
+            runtime_seconds: 0,
+            cost: 0,
             reserved_at: reservedAt,
             released_at: null,
           },
@@ -149,7 +172,78 @@ export const projectTenantDirectory = (event: EventEnvelope): ProjectionOp[] => 
           table: TENANT_RESERVATIONS_TABLE.name,
           key: { tenant, job_id: event.data.jobId },
           version,
-          set: { released_at: event.data.releasedAt },
+          set: {
+            released_at: event.data.releasedAt,
+            runtime_seconds: event.data.runtimeSeconds,
+            cost: event.data.cost,
+          },
+        },
+      ];
+    case 'TenantBudgetSet':
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: {
+            budget: event.data.budget === null ? null : json(event.data.budget),
+            updated_at: event.data.setAt,
+          },
+        },
+      ];
+    case 'TenantPaused': {
+      const { reason, spend, budget, pausedAt } = event.data;
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: { paused: json({ reason, spend, budget, pausedAt }), updated_at: pausedAt },
+        },
+      ];
+    }
+    case 'TenantResumed':
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: { paused: null, updated_at: event.data.resumedAt },
+        },
+      ];
+    case 'StorageCharged': {
+      const { storageBytes, ingress, chargedAt } = event.data;
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: { storage_bytes: storageBytes, ingress: json(ingress), updated_at: chargedAt },
+        },
+      ];
+    }
+    case 'StorageReleased':
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: { storage_bytes: event.data.storageBytes, updated_at: event.data.releasedAt },
+        },
+      ];
+    case 'EgressCharged':
+      return [
+        {
+          kind: 'update',
+          table: directory,
+          key: { tenant },
+          version,
+          set: { egress: json(event.data.egress), updated_at: event.data.chargedAt },
         },
       ];
     default: {
