@@ -7,7 +7,9 @@ import { withBenchPlatform } from '../support';
  * agents as real processes, driven over the REST API, with a baseline measured in the same run
  * for each figure so the ratios mean something on a noisy 2-core box.
  *
- *  1. 1,000 trivial jobs (`true`): submit-to-SUCCEEDED throughput and latency p50/p99.
+ *  1. 1,000 trivial jobs (`true`): submit-to-SUCCEEDED throughput and latency p50/p99, and the
+ *     placement latency under that load (JobQueued to JobLeased: the scheduler hears the job,
+ *     places it with the core and has the controller lease it; issue 5).
  *     Baseline: the same number of `true` processes spawned straight from Node, 2 at a time.
  *  2. Submit-to-RUNNING p99 at a paced 5 jobs/s, and the admission decision (JobSubmitted to
  *     JobQueued or JobRejected) p99. Baseline: a bare NATS request/reply round trip.
@@ -91,9 +93,11 @@ const main = (): Promise<void> =>
       for (const id of ids) await tenant.waitForJob(id, (s) => s === 'SUCCEEDED', 600_000);
       const elapsed = (now() - started) / 1_000;
       const latencies: number[] = [];
+      const placements: number[] = [];
       for (const id of ids) {
         const t = await timesOf(tenant, id);
         latencies.push(t['JobSucceeded']! - t['JobSubmitted']!);
+        placements.push(t['JobLeased']! - t['JobQueued']!);
       }
       const baselineRate = await baselineSpawn(JOBS);
       line('submitted (16 clients)', `${(JOBS / submittedIn).toFixed(0)} jobs/s`);
@@ -103,6 +107,10 @@ const main = (): Promise<void> =>
       line(
         'submit-to-SUCCEEDED latency p50 / p99',
         `${ms(percentile(latencies, 50))} / ${ms(percentile(latencies, 99))}`,
+      );
+      line(
+        'placement (JobQueued to JobLeased) p50 / p99',
+        `${ms(percentile(placements, 50))} / ${ms(percentile(placements, 99))}`,
       );
 
       // 2. Paced submissions: how long a job waits to run when the platform is not saturated.

@@ -32,6 +32,28 @@ export class CommandSender {
     data: Readonly<Record<string, unknown>>,
     origin: CommandOrigin,
   ): Promise<T> {
+    return this.request<T>(service, verb, type, data, origin, false);
+  }
+
+  /** A question only the service's leader can answer (it alone holds the state): changes nothing. */
+  ask<T>(
+    service: ServiceName,
+    verb: string,
+    type: string,
+    data: Readonly<Record<string, unknown>>,
+    origin: CommandOrigin,
+  ): Promise<T> {
+    return this.request<T>(service, verb, type, data, origin, true);
+  }
+
+  private request<T>(
+    service: ServiceName,
+    verb: string,
+    type: string,
+    data: Readonly<Record<string, unknown>>,
+    origin: CommandOrigin,
+    leaderOnly: boolean,
+  ): Promise<T> {
     const envelope = commandEnvelope(type, data, {
       tenant: origin.tenant,
       actor: origin.actor,
@@ -39,6 +61,7 @@ export class CommandSender {
     });
     return sendCommand<T>(this.deps.nc, this.deps.subjects, service, verb, envelope, {
       timeoutMs: this.deps.commandTimeoutMs ?? 10_000,
+      leaderOnly,
     });
   }
 }

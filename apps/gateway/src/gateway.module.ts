@@ -1,8 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AdminController } from './admin.controller';
+import { AdminNodesController } from './admin-nodes.controller';
 import { Authenticator } from './authenticator';
 import { CommandSender } from './commands';
 import { FilesController } from './files.controller';
+import { JobOutputsController } from './job-outputs.controller';
 import { JobsController } from './jobs.controller';
 import { JobsReadModel } from './jobs.read-model';
 import { LogsController } from './logs.controller';
@@ -21,7 +23,9 @@ export class GatewayModule {
       module: GatewayModule,
       controllers: [
         AdminController,
+        AdminNodesController,
         JobsController,
+        JobOutputsController,
         LogsController,
         FilesController,
         NodePoolsController,

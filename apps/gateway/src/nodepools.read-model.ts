@@ -1,4 +1,5 @@
 import { type Pool } from 'pg';
+import { NO_STANDING_FLAGS, type NodeStandingFlags } from '@gantry/projections';
 import { type NodePoolView, type ResourceAmounts } from './nodepools.schemas';
 
 interface NodeRow {
@@ -11,6 +12,7 @@ interface NodeRow {
   running_leases: number;
   status: 'ready' | 'lost';
   last_seen_at: Date | null;
+  standing: Partial<NodeStandingFlags> | null;
 }
 
 interface DepthRow {
@@ -43,7 +45,8 @@ export class NodePoolsReadModel {
   async pools(tenant: string): Promise<NodePoolView[]> {
     const [nodes, depth] = await Promise.all([
       this.pool.query<NodeRow>(
-        `SELECT node_id, pools, labels, hostname, capacity, used, running_leases, status, last_seen_at
+        `SELECT node_id, pools, labels, hostname, capacity, used, running_leases, status, last_seen_at,
+                standing
            FROM scheduler_nodes ORDER BY node_id`,
       ),
       this.pool.query<DepthRow>(
@@ -84,6 +87,8 @@ export class NodePoolsReadModel {
         used: amounts(row.used),
         runningLeases: row.running_leases,
         lastSeenAt: row.last_seen_at === null ? null : row.last_seen_at.toISOString(),
+        ...NO_STANDING_FLAGS,
+        ...row.standing,
       };
       for (const name of row.pools) {
         const view = poolNamed(name);

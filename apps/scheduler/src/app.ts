@@ -45,6 +45,20 @@ export const schedulerJobEvents = (durableName: string) =>
     description: 'scheduler: queued jobs and leases',
   });
 
+/**
+ * Node events (C9): a cordon another replica decided must reach the leader. A consumer of its own,
+ * `<durable>-nodes`: one filter subject each keeps to what nats-server before 2.10 accepts.
+ */
+export const schedulerNodeEvents = (durableName: string) =>
+  defineConsumer({
+    durableName: `${durableName}-nodes`,
+    stream: 'events',
+    filterSubjects: (subjects) => [subjects.eventsOfAggregate('node')],
+    ackWaitMs: 30_000,
+    maxDeliver: 10,
+    description: "scheduler: nodes' standing",
+  });
+
 /** The scheduler as a listening Nest microservice plus its loops: what main.ts and the int tests start. */
 export const startSchedulerApp = async (
   options: SchedulerAppOptions,
@@ -68,7 +82,10 @@ export const startSchedulerApp = async (
         nats: nc,
         subjects: options.subjects,
         service: 'scheduler',
-        consumers: [schedulerJobEvents(options.config.consumerName)],
+        consumers: [
+          schedulerJobEvents(options.config.consumerName),
+          schedulerNodeEvents(options.config.consumerName),
+        ],
         // The handlers only fold into memory: a batch keeps up with hundreds of jobs a second.
         pullBatch: 256,
       }),

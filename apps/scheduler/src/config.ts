@@ -17,6 +17,11 @@ export interface SchedulerConfig {
   readonly consumerName: string;
   /** Seeds the placement core's tie-breaks: the same inputs and seed give the same decisions. */
   readonly seed: number;
+  /**
+   * How long a quarantined node waits before it takes a probe (C9), and again after a probe
+   * fails: one lease at a time, whose attempt's outcome lifts the quarantine or extends it.
+   */
+  readonly quarantineProbeMs: number;
 }
 
 export const DEFAULT_ENROL_TOKEN = 'gantry-dev-enrol';
@@ -45,5 +50,6 @@ export const readSchedulerConfig = (env: NodeJS.ProcessEnv = process.env): Sched
     maxLeasesInFlight: positiveInt(env, 'GANTRY_SCHEDULER_MAX_IN_FLIGHT', 64),
     consumerName: env['GANTRY_SCHEDULER_CONSUMER'] || 'scheduler',
     seed: positiveInt(env, 'GANTRY_SCHEDULER_SEED', 1),
+    quarantineProbeMs: positiveInt(env, 'GANTRY_QUARANTINE_PROBE_MS', 300_000),
   };
 };

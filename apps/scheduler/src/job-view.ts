@@ -136,6 +136,10 @@ export const foldJobEvent = (view: JobView | undefined, event: JobEnvelope): Fol
     case 'JobStagingStarted':
     case 'JobStarted':
     case 'RankExited':
+    // What an attempt reports while it runs or as it succeeds: nothing the placement depends on.
+    case 'OutputsCommitted':
+    case 'JobProgressed':
+    case 'JobCheckpointed':
       return { view: next, effects: [] };
     case 'LeaseExpired':
       return {

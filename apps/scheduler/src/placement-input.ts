@@ -22,6 +22,10 @@ export interface NodeFacts {
   readonly labels: Readonly<Record<string, string>>;
   readonly capacity: Resources;
   readonly status: 'ready' | 'lost';
+  /** C9: no new leases (an admin's cordon or drain, or a standing not read yet). */
+  readonly cordoned?: boolean;
+  /** C9: no new leases but a probe. */
+  readonly quarantined?: boolean;
 }
 
 /** A lease command sent and not yet answered: it holds its nodes from the moment it was decided. */
@@ -135,6 +139,8 @@ export const placementSnapshot = (
     capacity: node.capacity,
     used: used.get(node.nodeId)?.used ?? NO_RESOURCES,
     lost: node.status === 'lost',
+    cordoned: node.cordoned ?? false,
+    quarantined: node.quarantined ?? false,
   }));
   const jobs: CoreJob[] = [];
   for (const jobId of state.queued) {
@@ -167,7 +173,7 @@ export const placementSnapshot = (
     running,
     now: options.now,
     config: { seed: options.seed, tenantWeights },
-    options: { maxDecisions: options.maxDecisions, explain },
+    options: { maxDecisions: options.maxDecisions, explain, explainPlaced: true },
   };
 };
 

@@ -1,6 +1,11 @@
 import { Controller, Inject } from '@nestjs/common';
 import { Payload } from '@nestjs/microservices';
-import { type CommandEnvelope, type EnrolNodeReply, type EventEnvelope } from '@gantry/contracts';
+import {
+  type CommandEnvelope,
+  type EnrolNodeReply,
+  type EventEnvelope,
+  type NodeStandingReply,
+} from '@gantry/contracts';
 import { OnCommand, OnEvent } from '@gantry/messaging';
 import { SchedulerEngine } from './scheduler.engine';
 
@@ -12,6 +17,87 @@ export class EnrolNodeController {
   @OnCommand('enrol-node')
   enrol(@Payload() command: CommandEnvelope): Promise<EnrolNodeReply> {
     return this.engine.enrol(command.data);
+  }
+}
+
+/**
+ * C9, an admin's cordon, drain, uncordon and clear (`<ns>.cmd.scheduler.<verb>`): any replica may
+ * decide them (the node's stream takes them with optimistic concurrency); the leader hears the
+ * outcome as node events.
+ */
+@Controller()
+export class NodeStandingController {
+  constructor(@Inject(SchedulerEngine) private readonly engine: SchedulerEngine) {}
+
+  @OnCommand('cordon-node')
+  cordon(@Payload() command: CommandEnvelope): Promise<NodeStandingReply> {
+    return this.engine.changeStanding(command);
+  }
+
+  @OnCommand('drain-node')
+  drain(@Payload() command: CommandEnvelope): Promise<NodeStandingReply> {
+    return this.engine.changeStanding(command);
+  }
+
+  @OnCommand('uncordon-node')
+  uncordon(@Payload() command: CommandEnvelope): Promise<NodeStandingReply> {
+    return this.engine.changeStanding(command);
+  }
+
+  @OnCommand('clear-node')
+  clear(@Payload() command: CommandEnvelope): Promise<NodeStandingReply> {
+    return this.engine.changeStanding(command);
+  }
+}
+
+/** Node events (the standing another replica, or this one, decided), folded by the engine. */
+@Controller()
+export class NodeEventsController {
+  constructor(@Inject(SchedulerEngine) private readonly engine: SchedulerEngine) {}
+
+  @OnEvent('NodeEnrolled')
+  nodeEnrolled(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeLost')
+  nodeLost(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeCordoned')
+  nodeCordoned(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeDrainStarted')
+  nodeDrainStarted(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeDrained')
+  nodeDrained(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeUncordoned')
+  nodeUncordoned(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeQuarantined')
+  nodeQuarantined(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeProbeFailed')
+  nodeProbeFailed(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
+  }
+
+  @OnEvent('NodeQuarantineCleared')
+  nodeQuarantineCleared(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onNodeEvent(event);
   }
 }
 

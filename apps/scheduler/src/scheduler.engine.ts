@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Client, type Pool } from 'pg';
+import { type z } from 'zod';
 import {
+  ClearNode,
+  CordonNode,
+  DrainNode,
   EnrolNodeRequestSchema,
   ErrorCodes,
+  EstimateStart,
+  ExplainJob,
+  UncordonNode,
+  commandRegistry,
   GantryError,
   NODE_SUBJECT_KINDS,
   NodeHeartbeatSchema,
@@ -11,19 +19,46 @@ import {
   isGantryError,
   streamIdOf,
   validationError,
+  type CommandEnvelope,
   type EnrolNodeReply,
   type EventEnvelope,
+  type JobExplanation,
+  type NodeStandingReply,
+  type StartEstimatesReply,
   type KillAttempt,
   type LeaseOffer,
   type NodeLeaseSet,
   type SubjectCatalogue,
 } from '@gantry/contracts';
-import { type PostgresEventStore } from '@gantry/event-store';
-import { commandEnvelope, sendCommand } from '@gantry/messaging';
-import { isJobEvent, upsertSchedulerNodes, type JobEventEnvelope } from '@gantry/projections';
+import {
+  isProbeDue,
+  mayQuarantine,
+  type NodeStanding,
+  type NodeStandingCommand,
+} from '@gantry/domain';
+import { commandContextOf, type PostgresEventStore } from '@gantry/event-store';
+import {
+  commandEnvelope,
+  decodeCommand,
+  encodeReply,
+  errorReply,
+  sendCommand,
+  successReply,
+} from '@gantry/messaging';
+import {
+  NO_STANDING_FLAGS,
+  isJobEvent,
+  pruneStartEstimates,
+  recordActualStart,
+  upsertSchedulerNodes,
+  upsertStartEstimates,
+  type JobEventEnvelope,
+  type NodeStandingFlags,
+} from '@gantry/projections';
 import {
   NO_RESOURCES,
   coordinatorPort,
+  estimateStarts,
   schedulePass,
   type Decision,
   type Explanation,
@@ -31,6 +66,13 @@ import {
   type Resources,
 } from '@gantry/scheduling';
 import { type SchedulerConfig } from './config';
+import {
+  PlacedExplanations,
+  explanationView,
+  notRetained,
+  type NodeStandingName,
+} from './explain-view';
+import { NodeStandings, schedulerContext } from './node-standings';
 import { foldJobEvent, type JobEffect, type JobView } from './job-view';
 import {
   placementSnapshot,
@@ -38,6 +80,7 @@ import {
   usedByNode,
   waitingExplanations,
   type InFlightLease,
+  type NodeFacts,
   type PlacementState,
 } from './placement-input';
 import { isNodeTokenValid, nodeTokenFor, secretsEqual } from './node-token';
@@ -99,6 +142,36 @@ const RESYNC_MS = 10_000;
 /** Waiting jobs whose last-pass explanation is kept: the front of the queue, bounded in memory. */
 const EXPLAINED_WAITING_JOBS = 256;
 
+/** How often the leader estimates the queue's start times (C7), and how far the estimate looks. */
+const ESTIMATE_EVERY_MS = 5_000;
+const ESTIMATE_LIMITS = { maxPasses: 256, horizonMs: 7 * 24 * 3_600_000 };
+/** Estimates (and the actual starts beside them) are kept this long for accuracy reports. */
+const ESTIMATE_RETENTION_MS = 30 * 24 * 3_600_000;
+const ESTIMATE_PRUNE_EVERY_MS = 3_600_000;
+
+/**
+ * Placements whose explanation is kept (least recently placed forgotten first), and the node
+ * entries (candidates and filtered nodes) they may hold in all: about 200 bytes each.
+ */
+const EXPLAINED_PLACEMENTS = 2_048;
+const EXPLAINED_PLACEMENT_NODE_ENTRIES = 250_000;
+
+const standingFlags = (standing: NodeStanding | undefined): NodeStandingFlags =>
+  standing
+    ? {
+        cordoned: standing.cordoned,
+        draining: standing.draining,
+        drained: standing.drained,
+        quarantined: standing.quarantined,
+      }
+    : NO_STANDING_FLAGS;
+
+const standingReply = (standing: NodeStanding): NodeStandingReply => ({
+  id: standing.nodeId,
+  ...standingFlags(standing),
+  probeAfter: standing.probeAfter === null ? null : new Date(standing.probeAfter).toISOString(),
+});
+
 export class SchedulerEngine {
   private readonly jobs = new Map<string, JobView>();
   private readonly queued = new Set<string>();
@@ -108,6 +181,19 @@ export class SchedulerEngine {
   private readonly inFlight = new Map<string, InFlightLease>();
   /** Why each explained job was left waiting by the last pass (replaced by every pass). */
   private explanations = new Map<string, Explanation>();
+  /** When the last pass ran (epoch ms): the time of the waiting explanations. */
+  private lastPassAt = 0;
+  private readonly placed = new PlacedExplanations(
+    EXPLAINED_PLACEMENTS,
+    EXPLAINED_PLACEMENT_NODE_ENTRIES,
+  );
+  private readonly standings: NodeStandings;
+  /** Per job, the node of the first rank that failed in its current attempt: the one to blame. */
+  private readonly firstFailure = new Map<string, { attempt: number; nodeId: string }>();
+  private readonly drainsInFlight = new Set<string>();
+  private leaderRequests: Subscription[] = [];
+  private lastEstimateAt = 0;
+  private lastEstimatePruneAt = 0;
   private readonly nodes = new Map<string, NodeState>();
   private nc: NatsConnection | undefined;
   private heartbeats: Subscription | undefined;
@@ -122,7 +208,14 @@ export class SchedulerEngine {
   private stopping = false;
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(private readonly options: SchedulerEngineOptions) {}
+  constructor(private readonly options: SchedulerEngineOptions) {
+    this.standings = new NodeStandings({
+      store: options.store,
+      clock: options.clock,
+      random: options.random,
+      probeDelayMs: options.config.quarantineProbeMs,
+    });
+  }
 
   get isLeader(): boolean {
     return this.leader;
@@ -131,6 +224,345 @@ export class SchedulerEngine {
   /** The last pass's explanation for a job it left waiting, if the job was among those explained. */
   explanationOf(jobId: string): Explanation | undefined {
     return this.explanations.get(jobId);
+  }
+
+  /**
+   * The answer to ExplainJob: the last pass's reason for a waiting job, or the kept explanation
+   * of its placement. Only the tenant that owns the job hears it; anyone else hears nothing kept.
+   */
+  explain(jobId: string, tenant: string): JobExplanation {
+    const standingOf = (nodeId: string): NodeStandingName | null => {
+      if (this.nodes.get(nodeId)?.status === 'lost') return 'lost';
+      const standing = this.standings.of(nodeId);
+      if (!standing) return 'cordoned';
+      if (standing.quarantined) return 'quarantined';
+      if (standing.draining) return 'draining';
+      return standing.cordoned ? 'cordoned' : null;
+    };
+    const waiting = this.explanations.get(jobId);
+    if (waiting && waiting.tenant === tenant)
+      return explanationView(waiting, this.lastPassAt, standingOf);
+    const placed = this.placed.get(jobId);
+    const waitsAgain = this.queued.has(jobId) && !this.inFlight.has(jobId);
+    if (placed && placed.explanation.tenant === tenant && !waitsAgain)
+      return explanationView(placed.explanation, placed.decidedAt, standingOf);
+    const job = this.jobs.get(jobId);
+    if (job && job.tenant === tenant && this.queued.has(jobId)) {
+      return notRetained(
+        jobId,
+        `each pass explains the first ${EXPLAINED_WAITING_JOBS} waiting jobs of the queue, and this one was not among them`,
+      );
+    }
+    return notRetained(
+      jobId,
+      `the scheduler keeps the reasons of the jobs waiting now and of its most recent placements (at most ${EXPLAINED_PLACEMENTS}); this job is neither`,
+    );
+  }
+
+  /**
+   * `<ns>.leader.scheduler.<verb>`: every replica listens, only the leader (it alone holds the
+   * reasons and the live picture) answers, in the command reply format.
+   */
+  private answerAsLeader<S extends z.ZodType>(
+    msg: Msg,
+    definition: { readonly type: string; readonly schema: S },
+    answer: (data: z.output<S>, tenant: string) => unknown,
+  ): void {
+    if (!this.leader || !msg.reply) return;
+    let reply: Uint8Array;
+    try {
+      const decoded = decodeCommand(msg.data, commandRegistry);
+      if (!decoded.ok) throw decoded.error;
+      const command = decoded.envelope;
+      if (command.type !== definition.type)
+        throw new GantryError(
+          ErrorCodes.VALIDATION_FAILED,
+          `expected ${definition.type}, got ${command.type}`,
+        );
+      const parsed = definition.schema.safeParse(command.data);
+      if (!parsed.success) throw validationError(definition.type, parsed.error);
+      reply = encodeReply(successReply(answer(parsed.data, command.metadata.tenant)));
+    } catch (err) {
+      reply = encodeReply(
+        errorReply(isGantryError(err) ? err : new GantryError(ErrorCodes.INTERNAL, describe(err))),
+      );
+    }
+    msg.respond(reply);
+  }
+
+  // ---- estimated starts (C7) -----------------------------------------------------------------
+
+  /** A snapshot of now for a forward run: probes are not counted on (a probe node stays out). */
+  private estimateInput(now: number) {
+    return placementSnapshot(this.placementState(this.placementFacts(now, false).facts), {
+      now,
+      seed: this.options.config.seed,
+      maxDecisions: Number.POSITIVE_INFINITY,
+      explainLimit: 0,
+    });
+  }
+
+  /** When a new job of this shape, submitted now by `tenant`, would start in each pool. */
+  estimateFor(
+    shape: { readonly resources: Resources; readonly nodes: number },
+    tenant: string,
+  ): StartEstimatesReply {
+    const now = this.now();
+    const input = this.estimateInput(now);
+    const pools = [...new Set([...this.nodes.values()].flatMap((node) => node.pools))].sort();
+    return {
+      pools: pools.map((pool) => {
+        const probe = {
+          tenant,
+          jobId: `estimate-${randomUUID()}`,
+          pool,
+          nodes: shape.nodes,
+          resources: shape.resources,
+          // A submission's default priority, queued now: behind everything already waiting.
+          priority: 100,
+          enqueuedAt: now,
+          notBefore: null,
+          expectedRuntimeSeconds: null,
+        };
+        const starts = estimateStarts(
+          {
+            ...input,
+            jobs: [...input.jobs, probe],
+            config: {
+              ...input.config,
+              tenantWeights: { [tenant]: 1, ...input.config.tenantWeights },
+            },
+          },
+          ESTIMATE_LIMITS,
+        );
+        const at = starts.get(probe.jobId);
+        return { pool, estimatedStartAt: at === undefined ? null : new Date(at).toISOString() };
+      }),
+    };
+  }
+
+  /** Every few seconds, the leader's estimate of when each queued job starts, for the read side. */
+  private async writeEstimates(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastEstimatePruneAt >= ESTIMATE_PRUNE_EVERY_MS) {
+      this.lastEstimatePruneAt = now;
+      await pruneStartEstimates(this.options.pool, new Date(now - ESTIMATE_RETENTION_MS)).catch(
+        (err: unknown) => this.options.log('estimates_write_failed', { error: describe(err) }),
+      );
+    }
+    if (this.queued.size === 0 || now - this.lastEstimateAt < ESTIMATE_EVERY_MS) return;
+    this.lastEstimateAt = now;
+    const input = this.estimateInput(now);
+    let starts: Map<string, number>;
+    try {
+      starts = estimateStarts(input, ESTIMATE_LIMITS);
+    } catch (err) {
+      this.options.log('estimate_failed', { error: describe(err) });
+      return;
+    }
+    await upsertStartEstimates(
+      this.options.pool,
+      input.jobs.map((job) => {
+        const at = starts.get(job.jobId);
+        return {
+          jobId: job.jobId,
+          tenant: job.tenant,
+          estimatedStartAt: at === undefined ? null : new Date(at),
+        };
+      }),
+      new Date(now),
+    ).catch((err: unknown) => this.options.log('estimates_write_failed', { error: describe(err) }));
+  }
+
+  // ---- node standing (C9) --------------------------------------------------------------------
+
+  /** An admin's cordon, drain, uncordon or clear, decided on the node's stream. */
+  async changeStanding(command: CommandEnvelope): Promise<NodeStandingReply> {
+    const parse = <S extends z.ZodType>(schema: S): z.output<S> => {
+      const parsed = schema.safeParse(command.data);
+      if (!parsed.success) throw validationError(command.type, parsed.error);
+      return parsed.data;
+    };
+    let nodeId: string;
+    let decided: NodeStandingCommand;
+    switch (command.type) {
+      case CordonNode.type: {
+        const data = parse(CordonNode.schema);
+        nodeId = data.nodeId;
+        decided = { type: 'CordonNode', reason: data.reason };
+        break;
+      }
+      case DrainNode.type: {
+        const data = parse(DrainNode.schema);
+        nodeId = data.nodeId;
+        decided = { type: 'DrainNode', reason: data.reason };
+        break;
+      }
+      case UncordonNode.type:
+        nodeId = parse(UncordonNode.schema).nodeId;
+        decided = { type: 'UncordonNode' };
+        break;
+      case ClearNode.type:
+        nodeId = parse(ClearNode.schema).nodeId;
+        decided = { type: 'ClearNode' };
+        break;
+      default:
+        throw new GantryError(
+          ErrorCodes.VALIDATION_FAILED,
+          `${command.type} does not change a node's standing`,
+        );
+    }
+    const standing = await this.standings.decide(nodeId, decided, commandContextOf(command));
+    this.options.log('node_standing_changed', {
+      nodeId,
+      command: command.type,
+      actor: command.metadata.actor,
+    });
+    this.standingChanged();
+    return standingReply(standing);
+  }
+
+  /** A node event from the bus (this replica's or another's): the standing it folds to. */
+  async onNodeEvent(event: EventEnvelope): Promise<void> {
+    if (await this.standings.observe(event)) this.standingChanged();
+  }
+
+  private standingChanged(): void {
+    this.nodesDirty = true;
+    this.schedulePass();
+  }
+
+  /** A standing change the scheduler decides itself (quarantine, probe, drained): leader only. */
+  private decideStanding(nodeId: string, command: NodeStandingCommand, causationId: string): void {
+    if (!this.leader) {
+      if (command.type === 'RecordProbe') this.standings.verdictSettled(nodeId);
+      return;
+    }
+    this.track(
+      this.standings
+        .decide(nodeId, command, schedulerContext(causationId, `node-${nodeId}-${randomUUID()}`))
+        .then(() => {
+          this.options.log('node_standing_changed', {
+            nodeId,
+            command: command.type,
+            actor: 'scheduler',
+          });
+          this.standingChanged();
+        })
+        .catch((err: unknown) =>
+          this.options.log('node_standing_failed', {
+            nodeId,
+            command: command.type,
+            error: describe(err),
+          }),
+        )
+        .finally(() => {
+          if (command.type === 'RecordProbe') this.standings.verdictSettled(nodeId);
+        }),
+    );
+  }
+
+  /**
+   * What an attempt's end says of its nodes: a failed attempt blames the node of the first rank
+   * that exited non-zero (the others were killed because of it); a success clears every node of
+   * the gang. A cancel says nothing of any node, nor does a lost node: liveness has its own answer
+   * (no lease until it heartbeats again), and an agent restart must not come back quarantined.
+   */
+  private observeOutcome(before: JobView | undefined, event: JobEventEnvelope): void {
+    const jobId = event.data.jobId;
+    switch (event.type) {
+      case 'RankExited': {
+        if (event.data.exitCode === 0 || before?.cancelRequested) return;
+        const known = this.firstFailure.get(jobId);
+        if (!known || known.attempt !== event.data.attempt)
+          this.firstFailure.set(jobId, { attempt: event.data.attempt, nodeId: event.data.nodeId });
+        return;
+      }
+      case 'AttemptFailed': {
+        const first = this.firstFailure.get(jobId);
+        this.firstFailure.delete(jobId);
+        const blamed =
+          event.data.nodeLost === undefined && first?.attempt === event.data.attempt
+            ? first.nodeId
+            : undefined;
+        if (blamed && !before?.cancelRequested) this.attemptEnded(blamed, jobId, false, event.id);
+        this.standings.forgetProbesOf(jobId);
+        return;
+      }
+      case 'JobSucceeded':
+        for (const { nodeId } of before?.lease?.nodes ?? [])
+          this.attemptEnded(nodeId, jobId, true, event.id);
+        this.firstFailure.delete(jobId);
+        this.standings.forgetProbesOf(jobId);
+        return;
+      case 'LeaseExpired':
+      case 'JobCancelled':
+        this.standings.forgetProbesOf(jobId);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private attemptEnded(
+    nodeId: string,
+    jobId: string,
+    succeeded: boolean,
+    causationId: string,
+  ): void {
+    const command = this.standings.recordOutcome(nodeId, jobId, succeeded);
+    if (!command) return;
+    if (command.type === 'QuarantineNode' && !mayQuarantine(this.poolsOf(nodeId))) {
+      this.options.log('quarantine_withheld', {
+        nodeId,
+        consecutiveFailures: command.consecutiveFailures,
+        reason: 'half of a pool of this node is quarantined already',
+      });
+      return;
+    }
+    this.decideStanding(nodeId, command, causationId);
+  }
+
+  /** Each pool of the node: how many live nodes serve it, and how many are quarantined. */
+  private poolsOf(nodeId: string): { nodes: number; quarantined: number }[] {
+    const pools = this.nodes.get(nodeId)?.pools ?? [];
+    return pools.map((pool) => {
+      let nodes = 0;
+      let quarantined = 0;
+      for (const node of this.nodes.values()) {
+        if (node.status !== 'ready' || !node.pools.includes(pool)) continue;
+        nodes += 1;
+        if (this.standings.of(node.nodeId)?.quarantined) quarantined += 1;
+      }
+      return { nodes, quarantined };
+    });
+  }
+
+  /** Draining nodes whose running work has all ended are recorded drained. */
+  private markDrained(busy: ReadonlyMap<string, { leases: number }>): void {
+    for (const node of this.nodes.values()) {
+      const standing = this.standings.of(node.nodeId);
+      if (!standing?.draining || standing.drained || this.drainsInFlight.has(node.nodeId)) continue;
+      const leases = busy.get(node.nodeId)?.leases ?? 0;
+      if (leases > 0) continue;
+      this.drainsInFlight.add(node.nodeId);
+      this.track(
+        this.standings
+          .decide(
+            node.nodeId,
+            { type: 'MarkDrained', runningLeases: leases },
+            schedulerContext(randomUUID(), `drain-${node.nodeId}-${randomUUID()}`),
+          )
+          .then(() => {
+            this.options.log('node_drained', { nodeId: node.nodeId });
+            this.nodesDirty = true;
+          })
+          .catch((err: unknown) =>
+            this.options.log('node_standing_failed', { nodeId: node.nodeId, error: describe(err) }),
+          )
+          .finally(() => this.drainsInFlight.delete(node.nodeId)),
+      );
+    }
   }
 
   private now(): number {
@@ -195,6 +627,24 @@ export class SchedulerEngine {
         },
       },
     );
+    this.leaderRequests = [
+      nc.subscribe(this.options.subjects.leaderCommand('scheduler', 'explain'), {
+        callback: (err, msg) =>
+          err
+            ? undefined
+            : this.answerAsLeader(msg, ExplainJob, (data, tenant) =>
+                this.explain(data.jobId, tenant),
+              ),
+      }),
+      nc.subscribe(this.options.subjects.leaderCommand('scheduler', 'estimate'), {
+        callback: (err, msg) =>
+          err
+            ? undefined
+            : this.answerAsLeader(msg, EstimateStart, (data, tenant) =>
+                this.estimateFor(data, tenant),
+              ),
+      }),
+    ];
     await nc.flush();
     await this.tryToLead();
     this.ticker = setInterval(() => void this.tick(), this.options.config.tickMs);
@@ -214,6 +664,7 @@ export class SchedulerEngine {
     if (this.ticker) clearInterval(this.ticker);
     if (this.lossWatch) clearInterval(this.lossWatch);
     this.heartbeats?.unsubscribe();
+    for (const subscription of this.leaderRequests) subscription.unsubscribe();
     await Promise.allSettled([...this.pending]);
     await this.session?.end().catch(() => undefined);
     this.session = undefined;
@@ -251,6 +702,8 @@ export class SchedulerEngine {
         },
       },
     ]);
+    // Its standing (a cordon, a quarantine) outlives the agent: read it before it takes leases.
+    await this.standings.load(request.nodeId);
     this.upsertNode(request, now, -1);
     this.options.log('node_enrolled', { nodeId: request.nodeId, pools: request.pools });
     return {
@@ -286,6 +739,20 @@ export class SchedulerEngine {
     node.lastSeenAt = now;
     node.lastSequence = sequence;
     this.nodes.set(node.nodeId, node);
+    if (!this.standings.of(node.nodeId)) {
+      // Heard of before its standing was read (a restart: agents heartbeat without enrolling).
+      this.track(
+        this.standings
+          .load(node.nodeId)
+          .then(() => this.standingChanged())
+          .catch((err: unknown) =>
+            this.options.log('node_standing_load_failed', {
+              nodeId: node.nodeId,
+              error: describe(err),
+            }),
+          ),
+      );
+    }
     this.nodesDirty = true;
     this.schedulePass();
     return node;
@@ -386,7 +853,7 @@ export class SchedulerEngine {
       await this.refreshFromStore(jobId, view ? view.version + 1 : 1);
       return;
     }
-    this.apply(event);
+    this.apply(event, true);
   }
 
   private async refreshFromStore(jobId: string, fromVersion: number): Promise<void> {
@@ -394,13 +861,20 @@ export class SchedulerEngine {
     for (const event of events) if (isJobEvent(event)) this.apply(event);
   }
 
-  private apply(event: JobEventEnvelope): void {
+  /**
+   * `live`: the event arrived now on the bus. Only live events count toward a node's quarantine:
+   * history read again at a start or a gap fill was counted when it happened (or predates an
+   * admin's clear), and must not quarantine a node a second time.
+   */
+  private apply(event: JobEventEnvelope, live = false): void {
     const before = this.jobs.get(event.data.jobId);
     const { view, effects } = foldJobEvent(before, event);
     if (!view) return;
     const jobId = view.jobId;
+    if (live) this.observeOutcome(before, event);
     if (view.phase === 'done') {
       this.jobs.delete(jobId);
+      this.firstFailure.delete(jobId);
     } else {
       this.jobs.set(jobId, view);
     }
@@ -487,14 +961,43 @@ export class SchedulerEngine {
     return usedByNode(runningAllocations(this.placementState()));
   }
 
-  private placementState(): PlacementState {
+  private placementState(nodes: Iterable<NodeFacts> = this.nodes.values()): PlacementState {
     return {
-      nodes: this.nodes.values(),
+      nodes,
       jobs: this.jobs,
       queued: this.queued,
       leased: this.leased,
       inFlight: this.inFlight,
     };
+  }
+
+  /**
+   * C9: cordoned and quarantined nodes take no lease; with `probes`, a quarantined node whose
+   * probe is due and that runs nothing takes one, the probe (its outcome lifts or extends the
+   * quarantine).
+   */
+  private placementFacts(
+    now: number,
+    probes: boolean,
+  ): { facts: NodeFacts[]; probeNodes: Set<string> } {
+    const busy = this.usedByNode();
+    const probeNodes = new Set<string>();
+    const facts: NodeFacts[] = [...this.nodes.values()].map((node) => {
+      const standing = this.standings.of(node.nodeId);
+      const probe =
+        probes &&
+        standing !== undefined &&
+        isProbeDue(standing, now) &&
+        !this.standings.isProbing(node.nodeId) &&
+        !busy.has(node.nodeId);
+      if (probe) probeNodes.add(node.nodeId);
+      return {
+        ...node,
+        cordoned: standing === undefined || !standing.enrolled || standing.cordoned,
+        quarantined: (standing?.quarantined ?? false) && !probe,
+      };
+    });
+    return { facts, probeNodes };
   }
 
   private runPass(): void {
@@ -506,7 +1009,8 @@ export class SchedulerEngine {
     const room = this.options.config.maxLeasesInFlight - this.inFlight.size;
     if (room <= 0) return;
     const now = this.now();
-    const input = placementSnapshot(this.placementState(), {
+    const { facts, probeNodes } = this.placementFacts(now, true);
+    const input = placementSnapshot(this.placementState(facts), {
       now,
       seed: this.options.config.seed,
       maxDecisions: room,
@@ -521,7 +1025,24 @@ export class SchedulerEngine {
       return;
     }
     this.explanations = waitingExplanations(pass, EXPLAINED_WAITING_JOBS);
-    for (const decision of pass.decisions) this.lease(decision, now);
+    this.lastPassAt = now;
+    const placedWhy = new Map(
+      pass.explanations.filter((e) => e.outcome === 'placed').map((e) => [e.jobId, e]),
+    );
+    const probed = new Set<string>();
+    for (const decision of pass.decisions) {
+      const onProbe = decision.nodes.filter((n) => probeNodes.has(n.nodeId));
+      // One probe per node: a second job the pass put there waits for the next pass.
+      if (onProbe.some((n) => probed.has(n.nodeId))) continue;
+      for (const { nodeId } of onProbe) {
+        probed.add(nodeId);
+        this.standings.markProbe(nodeId, decision.jobId);
+        this.options.log('node_probe', { nodeId, jobId: decision.jobId });
+      }
+      const why = placedWhy.get(decision.jobId);
+      if (why) this.placed.remember(why, now);
+      this.lease(decision, now);
+    }
   }
 
   private lease(decision: Decision, now: number): void {
@@ -560,6 +1081,11 @@ export class SchedulerEngine {
         this.trackRenewals(job.jobId);
         this.nodesDirty = true;
         this.pushOffers(leased);
+        this.track(
+          recordActualStart(this.options.pool, job.jobId, new Date(now)).catch((err: unknown) =>
+            this.options.log('estimates_write_failed', { error: describe(err) }),
+          ),
+        );
         this.options.log('leased', {
           jobId: job.jobId,
           tenant: job.tenant,
@@ -570,6 +1096,7 @@ export class SchedulerEngine {
       })
       .catch((err: unknown) => {
         this.inFlight.delete(job.jobId);
+        this.standings.forgetProbesOf(job.jobId);
         const code = isGantryError(err) ? err.code : undefined;
         const current = this.jobs.get(job.jobId);
         if (code === ErrorCodes.ILLEGAL_TRANSITION || code === ErrorCodes.NOT_FOUND) {
@@ -634,7 +1161,9 @@ export class SchedulerEngine {
         }
         this.detectLostNodes();
         this.reapLeases();
+        this.markDrained(this.usedByNode());
         this.runPass();
+        await this.writeEstimates();
         await this.writeNodes();
       }
     } catch (err) {
@@ -789,6 +1318,7 @@ export class SchedulerEngine {
         status: node.status,
         lastSeenAt: new Date(node.lastSeenAt),
         updatedAt: new Date(now),
+        standing: standingFlags(this.standings.of(node.nodeId)),
       })),
     ).catch((err: unknown) => {
       this.nodesDirty = true;

@@ -1,5 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { EnrolNodeController, JobEventsController } from './scheduler.controllers';
+import {
+  EnrolNodeController,
+  JobEventsController,
+  NodeEventsController,
+  NodeStandingController,
+} from './scheduler.controllers';
 import { SchedulerEngine } from './scheduler.engine';
 
 @Module({})
@@ -7,7 +12,12 @@ export class SchedulerModule {
   static register(engine: SchedulerEngine): DynamicModule {
     return {
       module: SchedulerModule,
-      controllers: [EnrolNodeController, JobEventsController],
+      controllers: [
+        EnrolNodeController,
+        NodeStandingController,
+        JobEventsController,
+        NodeEventsController,
+      ],
       providers: [{ provide: SchedulerEngine, useValue: engine }],
     };
   }

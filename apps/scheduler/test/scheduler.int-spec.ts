@@ -51,6 +51,8 @@ const config = {
   leaseTtlMs: 2_500,
   nodeLostMs: 1_500,
   tickMs: 200,
+  // Long: a failed probe must not be retried within a test.
+  quarantineProbeMs: 120_000,
 };
 
 beforeAll(async () => {
@@ -396,4 +398,91 @@ it('finds a job the event feed never brought it by comparing with the projection
   expect(await deaf.resync()).toBe(1);
   // Now it holds the job at the projection's version: nothing more to read.
   expect(await deaf.resync()).toBe(0);
+});
+
+describe('C9: a quarantined node and its probe', () => {
+  /** Given: the scheduler quarantined the node earlier, and its probe is due now. */
+  const quarantine = async (nodeId: string): Promise<void> => {
+    await store.append(streamIdOf('node', nodeId), 'any', [
+      {
+        type: 'NodeQuarantined',
+        data: {
+          nodeId,
+          consecutiveFailures: 3,
+          failedJobs: ['earlier-1', 'earlier-2', 'earlier-3'],
+          quarantinedAt: new Date().toISOString(),
+          probeAfter: new Date().toISOString(),
+        },
+        metadata: {
+          tenant: SYSTEM_TENANT,
+          causationId: null,
+          correlationId: `quarantine-${nodeId}`,
+          actor: 'scheduler',
+        },
+      },
+    ]);
+  };
+
+  /** The job's rank runs and exits with `exitCode`, as the agent would report it. */
+  const runToExit = async (offer: LeaseOffer, exitCode: number): Promise<void> => {
+    const { jobId, leaseEpoch } = offer;
+    await controllerCommand('start-attempt', 'StartAttempt', { jobId, leaseEpoch });
+    await controllerCommand('report-attempt-exit', 'ReportAttemptExit', {
+      jobId,
+      leaseEpoch,
+      rank: 0,
+      exitCode,
+      retryJitter: 0,
+    });
+  };
+
+  const standingEvents = async (nodeId: string) =>
+    (await store.readStream(streamIdOf('node', nodeId))).filter(
+      (e) => e.type !== 'NodeEnrolled' && e.type !== 'NodeLost',
+    );
+
+  it.each([
+    ['passes: the quarantine is lifted and the waiting job starts', 0, 'NodeQuarantineCleared'],
+    ['fails: the node stays quarantined and the waiting job keeps waiting', 1, 'NodeProbeFailed'],
+  ])('takes one probe at a time; when the probe %s', async (_name, exitCode, verdict) => {
+    const pool = `probe${exitCode}`;
+    const agent = await startAgent('q', pool, 2);
+    await quarantine(agent.nodeId);
+    const jobs = [
+      await queueJob({ pool, resources: { cpu: 1, memoryMiB: 256 }, retry: { maxAttempts: 1 } }),
+      await queueJob({ pool, resources: { cpu: 1, memoryMiB: 256 } }),
+    ];
+    const probe = await eventually(() => agent.offers[0], 'the probe lease');
+    const waiting = jobs.find((j) => j !== probe.jobId)!;
+    // The node had room for both: only the probe rule keeps the second off it.
+    const why = await eventually(() => {
+      const answer = scheduler.engine.explain(waiting, 'acme');
+      return answer.retained ? answer : undefined;
+    }, 'the waiting job explained');
+    expect(why).toMatchObject({
+      outcome: 'waiting',
+      filtered: [{ nodeId: agent.nodeId, filter: 'health', standing: 'quarantined' }],
+    });
+    expect(agent.offersOf(waiting)).toEqual([]);
+
+    await runToExit(probe, exitCode);
+    const events = await eventually(async () => {
+      const found = await standingEvents(agent.nodeId);
+      return found.some((e) => e.type === verdict) ? found : undefined;
+    }, verdict);
+    const outcome = events.find((e) => e.type === verdict)!;
+    expect(outcome.metadata.actor).toBe('scheduler');
+    if (exitCode === 0) {
+      expect(outcome.data).toMatchObject({ by: 'probe', probeJobId: probe.jobId });
+      await eventually(() => agent.offersOf(waiting)[0], 'the waiting job leased after the probe');
+    } else {
+      expect(outcome.data).toMatchObject({ jobId: probe.jobId });
+      // Its next probe is a probe delay away: the job still waits, kept off by the quarantine.
+      const again = scheduler.engine.explain(waiting, 'acme');
+      expect(again).toMatchObject({
+        filtered: [{ nodeId: agent.nodeId, filter: 'health', standing: 'quarantined' }],
+      });
+      expect(agent.offersOf(waiting)).toEqual([]);
+    }
+  });
 });

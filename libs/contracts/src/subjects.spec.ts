@@ -17,6 +17,7 @@ describe('subject catalogue', () => {
     expect(subjects.node('node-7', 'heartbeat')).toBe('gantry.node.node-7.heartbeat');
     expect(subjects.deadLetter('projections')).toBe('gantry.dlq.projections');
     expect(subjects.allNodeKind('heartbeat')).toBe('gantry.node.*.heartbeat');
+    expect(subjects.leaderCommand('scheduler', 'explain')).toBe('gantry.leader.scheduler.explain');
   });
 
   it('lets the system pseudo-tenant through but no tenant can pose as it', () => {

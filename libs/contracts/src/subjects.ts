@@ -13,6 +13,7 @@ import {
  * so that runs sharing one nats-server never see each other's traffic.
  *
  *   commands  <ns>.cmd.<service>.<verb>
+ *   leader    <ns>.leader.<service>.<verb>   (answered by the service's leader only)
  *   events    <ns>.evt.<tenant>.<aggregate>.<id>.<EventType>
  *   logs      <ns>.log.<tenant>.<jobId>.<attempt>.<rank>
  *   log wake  <ns>.log-committed.<tenant>.<jobId>   (core NATS)
@@ -71,6 +72,12 @@ export interface SubjectCatalogue {
   command(service: ServiceName, verb: string): string;
   /** All commands for one service, for its queue-group subscription. */
   commandsOf(service: ServiceName): string;
+  /**
+   * `<ns>.leader.<service>.<verb>`: a question only the service's leader can answer (it alone
+   * holds the state). Core NATS without a queue group: every replica listens, only the leader
+   * replies, so the asker always gets the leader's answer whichever replicas run.
+   */
+  leaderCommand(service: ServiceName, verb: string): string;
   event(tenant: string, streamId: StreamId, eventType: string): string;
   /** Every event: what the JetStream event stream captures. */
   allEvents(): string;
@@ -101,6 +108,8 @@ export const createSubjects = (namespace: string = DEFAULT_NAMESPACE): SubjectCa
     namespace: ns,
     command: (service, verb) => `${ns}.cmd.${token('service', service)}.${token('verb', verb)}`,
     commandsOf: (service) => `${ns}.cmd.${token('service', service)}.*`,
+    leaderCommand: (service, verb) =>
+      `${ns}.leader.${token('service', service)}.${token('verb', verb)}`,
     event: (tenant, streamId, eventType) => {
       const { aggregate, id } = parseStreamId(streamId);
       return `${ns}.evt.${tenantToken(tenant)}.${token('aggregate', aggregate)}.${token('id', id)}.${token('event type', eventType)}`;

@@ -122,6 +122,8 @@ export const decodeReply = <T = unknown>(bytes: Uint8Array, subject: string): T 
 export interface SendCommandOptions {
   readonly timeoutMs?: number;
   readonly headers?: MsgHdrs;
+  /** Ask the service's leader (`<ns>.leader.<service>.<verb>`): state only the leader holds. */
+  readonly leaderOnly?: boolean;
 }
 
 /**
@@ -140,7 +142,9 @@ export const sendCommand = async <T = unknown>(
   const checked = CommandEnvelopeSchema.safeParse(envelope);
   if (!checked.success)
     throw validationError(`command envelope for ${service}.${verb}`, checked.error);
-  const subject = subjects.command(service, verb);
+  const subject = options.leaderOnly
+    ? subjects.leaderCommand(service, verb)
+    : subjects.command(service, verb);
   const timeoutMs = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const tracer = trace.getTracer(TRACER_NAME);
   return tracer.startActiveSpan(

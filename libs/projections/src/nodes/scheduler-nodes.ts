@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner } from 'typeorm';
+import { CreateSchedulerEstimates1765100000100 } from './scheduler-estimates';
 
 /**
  * scheduler_nodes: the scheduler's view of its nodes (C1): pools, labels, capacity, what live
@@ -27,7 +28,23 @@ export interface SchedulerNodeRow {
   readonly status: SchedulerNodeStatus;
   readonly lastSeenAt: Date;
   readonly updatedAt: Date;
+  /** C9 standing, from the node's stream: see the node aggregate in @gantry/domain. */
+  readonly standing: NodeStandingFlags;
 }
+
+export interface NodeStandingFlags {
+  readonly cordoned: boolean;
+  readonly draining: boolean;
+  readonly drained: boolean;
+  readonly quarantined: boolean;
+}
+
+export const NO_STANDING_FLAGS: NodeStandingFlags = {
+  cordoned: false,
+  draining: false,
+  drained: false,
+  quarantined: false,
+};
 
 /** The one thing the helpers need from pg: a Pool, a PoolClient or a Client. */
 export interface Queryable {
@@ -65,7 +82,26 @@ export class CreateSchedulerNodes1763910000200 implements MigrationInterface {
   }
 }
 
-export const schedulerNodesMigrations = [CreateSchedulerNodes1763910000200];
+/** C9: cordoned, draining, drained and quarantined, as `GET /v1/nodepools` shows them. */
+export class AddSchedulerNodeStanding1765100000000 implements MigrationInterface {
+  name = 'AddSchedulerNodeStanding1765100000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      `ALTER TABLE scheduler_nodes ADD COLUMN standing jsonb NOT NULL DEFAULT '{}'`,
+    );
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query('ALTER TABLE scheduler_nodes DROP COLUMN standing');
+  }
+}
+
+export const schedulerNodesMigrations = [
+  CreateSchedulerNodes1763910000200,
+  AddSchedulerNodeStanding1765100000000,
+  CreateSchedulerEstimates1765100000100,
+];
 
 /** Writes the given nodes (insert or replace), in one statement. */
 export const upsertSchedulerNodes = async (
@@ -84,20 +120,25 @@ export const upsertSchedulerNodes = async (
     status: row.status,
     last_seen_at: row.lastSeenAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
+    standing: row.standing,
   }));
   await db.query(
     `INSERT INTO scheduler_nodes
-       (node_id, pools, labels, hostname, capacity, used, running_leases, status, last_seen_at, updated_at)
+       (node_id, pools, labels, hostname, capacity, used, running_leases, status, last_seen_at,
+        updated_at, standing)
      SELECT r.node_id, ARRAY(SELECT jsonb_array_elements_text(r.pools)), r.labels, r.hostname,
-            r.capacity, r.used, r.running_leases, r.status, r.last_seen_at, r.updated_at
+            r.capacity, r.used, r.running_leases, r.status, r.last_seen_at, r.updated_at,
+            r.standing
        FROM jsonb_to_recordset($1::jsonb) AS r(
          node_id text, pools jsonb, labels jsonb, hostname text, capacity jsonb, used jsonb,
-         running_leases integer, status text, last_seen_at timestamptz, updated_at timestamptz)
+         running_leases integer, status text, last_seen_at timestamptz, updated_at timestamptz,
+         standing jsonb)
      ON CONFLICT (node_id) DO UPDATE SET
        pools = EXCLUDED.pools, labels = EXCLUDED.labels, hostname = EXCLUDED.hostname,
        capacity = EXCLUDED.capacity, used = EXCLUDED.used,
        running_leases = EXCLUDED.running_leases, status = EXCLUDED.status,
-       last_seen_at = EXCLUDED.last_seen_at, updated_at = EXCLUDED.updated_at`,
+       last_seen_at = EXCLUDED.last_seen_at, updated_at = EXCLUDED.updated_at,
+       standing = EXCLUDED.standing`,
     [JSON.stringify(payload)],
   );
 };
@@ -113,6 +154,7 @@ interface NodeDbRow extends Record<string, unknown> {
   status: SchedulerNodeStatus;
   last_seen_at: Date;
   updated_at: Date;
+  standing: Partial<NodeStandingFlags>;
 }
 
 /** Every node, optionally only those serving one pool; ordered by node id. */
@@ -122,7 +164,7 @@ export const readSchedulerNodes = async (
 ): Promise<SchedulerNodeRow[]> => {
   const { rows } = await db.query<NodeDbRow>(
     `SELECT node_id, pools, labels, hostname, capacity, used, running_leases, status,
-            last_seen_at, updated_at
+            last_seen_at, updated_at, standing
        FROM scheduler_nodes
       WHERE $1::text IS NULL OR $1::text = ANY (pools)
       ORDER BY node_id`,
@@ -139,5 +181,6 @@ export const readSchedulerNodes = async (
     status: row.status,
     lastSeenAt: new Date(row.last_seen_at),
     updatedAt: new Date(row.updated_at),
+    standing: { ...NO_STANDING_FLAGS, ...row.standing },
   }));
 };

@@ -516,6 +516,20 @@ describe('schedulePass: filters and scoring', () => {
     expect(checked).toBeGreaterThan(100);
   });
 
+  it('explains every placement with explainPlaced, the same as explaining it outright', () => {
+    for (let seed = 300; seed < 320; seed += 1) {
+      const input = scenario(seed, 10, 60);
+      const all = schedulePass(input);
+      const placedOnly = schedulePass({ ...input, options: { explainPlaced: true } });
+      expect(placedOnly.decisions).toEqual(all.decisions);
+      const placed = all.explanations.filter((e) => e.outcome === 'placed');
+      expect(placedOnly.explanations).toEqual(placed);
+      expect(placedOnly.explanations.map((e) => e.jobId)).toEqual(
+        all.decisions.map((d) => d.jobId),
+      );
+    }
+  });
+
   it('explains only the jobs asked for, and those not reached', () => {
     const nodes = [node('n1', { capacity: res(2, 8_192) })];
     const jobs = [job('a', { enqueuedAt: T0 - 2 }), job('b', { enqueuedAt: T0 - 1 })];

@@ -169,6 +169,11 @@ export interface PassSink {
   wakeAt: number | null;
 }
 
+/** A job of unknown runtime is taken to run this long (CoreConfig.defaultRuntimeSeconds). */
+export const DEFAULT_RUNTIME_SECONDS = 3_600;
+/** Work past its expected end is taken to end this long after now (CoreConfig.overdueGraceSeconds). */
+export const DEFAULT_OVERDUE_GRACE_SECONDS = 60;
+
 export const DEFAULT_WEIGHTS: ScoreWeights = {
   fit: 1,
   load: 0.5,
@@ -253,8 +258,8 @@ export class PlacementCore {
   constructor(private readonly config: CoreConfig) {
     this.weights = { ...DEFAULT_WEIGHTS, ...config.weights };
     this.agingPerMs = (config.agingPerMinute ?? 1) / 60_000;
-    this.defaultRuntimeMs = (config.defaultRuntimeSeconds ?? 3_600) * 1_000;
-    this.overdueGraceMs = (config.overdueGraceSeconds ?? 60) * 1_000;
+    this.defaultRuntimeMs = (config.defaultRuntimeSeconds ?? DEFAULT_RUNTIME_SECONDS) * 1_000;
+    this.overdueGraceMs = (config.overdueGraceSeconds ?? DEFAULT_OVERDUE_GRACE_SECONDS) * 1_000;
     this.maxConsidered = config.maxConsideredPerPass ?? 20_000;
     for (const [tenant, weight] of Object.entries(config.tenantWeights ?? {})) {
       if (!(weight > 0))
@@ -460,7 +465,8 @@ export class PlacementCore {
     const maxDecisions = options.maxDecisions ?? Number.POSITIVE_INFINITY;
     const explainAll = options.explain === 'all';
     const explainSet = options.explain instanceof Set ? options.explain : null;
-    const explaining = explainAll || (explainSet !== null && explainSet.size > 0);
+    const explainPlaced = options.explainPlaced ?? false;
+    const explaining = explainAll || explainPlaced || (explainSet !== null && explainSet.size > 0);
     const positions = explaining ? this.queuePositions() : new Map<string, number>();
     const consideredIds = new Set<string>();
     const reserved = new Map<string, Reserved>();
@@ -502,6 +508,13 @@ export class PlacementCore {
       backfill: boolean,
       explain: boolean,
     ): Decision => {
+      // Explaining every placement costs one more full evaluation per decision (bounded by the
+      // decisions a pass makes), not one per job looked at: it is made only once the job is placed.
+      const explained = explain
+        ? attempt
+        : explainPlaced
+          ? this.evaluate(job, now, now + runtimeOf(job), reserved, true)
+          : null;
       const chosen = attempt.candidates.slice(0, job.nodes);
       this.apply(
         job,
@@ -511,8 +524,16 @@ export class PlacementCore {
         reserved,
         poolPass,
       );
-      if (explain) {
-        sink.explanations.push(this.placedExplanation(job, positions, share, attempt, chosen));
+      if (explained) {
+        sink.explanations.push(
+          this.placedExplanation(
+            job,
+            positions,
+            share,
+            explained,
+            explained.candidates.slice(0, job.nodes),
+          ),
+        );
       }
       decided += 1;
       return {
@@ -914,7 +935,7 @@ export class PlacementCore {
     let heldBack = 0;
     let heldFrom = Number.POSITIVE_INFINITY;
     let eligible = 0;
-    const keep = explain ? Number.POSITIVE_INFINITY : job.nodes;
+    const keep = job.nodes;
     const inPool = this.sortedPool(job.pool);
     for (const state of inPool) {
       let filter = this.staticFilter(job, state);
@@ -941,6 +962,10 @@ export class PlacementCore {
       }
       eligible += 1;
       const scored = this.scoreNode(job, state, policy, now);
+      if (explain) {
+        candidates.push(scored);
+        continue;
+      }
       if (candidates.length < keep) {
         candidates.push(scored);
       } else if (compareCandidates(scored, candidates[candidates.length - 1]!) < 0) {
@@ -955,6 +980,7 @@ export class PlacementCore {
         [candidates[i], candidates[i - 1]] = [candidates[i - 1]!, candidates[i]!];
       }
     }
+    if (explain) candidates.sort(compareCandidates);
     return {
       eligible,
       candidates,

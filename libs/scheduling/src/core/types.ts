@@ -159,4 +159,6 @@ export interface PassOptions {
   readonly maxDecisions?: number;
   /** 'all' explains every considered job; a set only those; default none (fast path). */
   readonly explain?: 'all' | ReadonlySet<string>;
+  /** Explain every job the pass places, whichever `explain` names (the service keeps them). */
+  readonly explainPlaced?: boolean;
 }
