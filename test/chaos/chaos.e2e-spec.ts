@@ -58,6 +58,15 @@ describe(`the chaos run (CHAOS_SEED=${seed})`, () => {
     expect(report.problems.retryNotUsed).toEqual([]);
   });
 
+  it('committed every artifact once per job, its stored bytes matching its digest', () => {
+    expect(report.problems.duplicateOutputs).toEqual([]);
+    expect(report.problems.outputDigests).toEqual([]);
+  });
+
+  it('resumed retried jobs from their last checkpoint where they had one', () => {
+    expect(report.problems.notResumed).toEqual([]);
+  });
+
   it('serves from the API the state the event store holds', () => {
     expect(report.problems.apiDisagrees).toEqual([]);
   });

@@ -4,9 +4,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { type z } from 'zod';
+import { z } from 'zod';
 import {
   EnrolNodeReplySchema,
+  ErrorCodes,
+  FileNameSchema,
   GantryError,
   KillAttemptSchema,
   LeaseOfferSchema,
@@ -23,6 +25,7 @@ import {
   type NodeCapacity,
   type NodeHeartbeat,
   type NodeLeaseSet,
+  type OutputFile,
   type RunningRank,
   type SubjectCatalogue,
 } from '@gantry/contracts';
@@ -37,6 +40,7 @@ import {
   DEFAULT_KILL_GRACE_MS,
   removeWorkDir,
   startAttempt,
+  workDirPath,
   type AttemptHandle,
   type RunAs,
 } from '@gantry/process-runner';
@@ -60,6 +64,19 @@ import {
   type LocalRank,
 } from './lease-decisions';
 import { LogChunkWriter } from './log-chunks';
+import {
+  CHECKPOINT_DIR,
+  OUTPUT_DIR,
+  OutputStoreError,
+  PROGRESS_FILE,
+  collectOutputs,
+  sha256OfFile,
+  storeFiles,
+  type FileCreator,
+  type LocalFile,
+  type Uploader,
+} from './outputs';
+import { ProgressFileReader, checkpointPath, parseProgressLine } from './progress';
 
 export type AgentLog = (event: string, fields?: Readonly<Record<string, unknown>>) => void;
 
@@ -82,6 +99,11 @@ export interface AgentOptions {
   /** Staging's resolve-inputs; only jobs with inputs call it. */
   readonly inputResolver?: InputResolver;
   readonly fetcher?: Fetcher;
+  /** Staging's create-file: where outputs and checkpoints are stored (D4, D7). */
+  readonly fileCreator?: FileCreator;
+  readonly uploader?: Uploader;
+  /** How often a running rank's progress file is read; 500 ms unless set. */
+  readonly progressPollMs?: number;
   readonly killGraceMs?: number;
   readonly commandTimeoutMs?: number;
   readonly runAs?: RunAs | 'auto';
@@ -116,6 +138,24 @@ const ORPHANED_EXIT_CODE = 137;
 
 /** Why a rank's process ended, as the controller needs to know it (ReportAttemptExit v2). */
 type ExitCause = 'exited' | 'max-runtime';
+
+/** The job's last checkpoint, as StartAttempt's answer names it (D7). */
+const StartAttemptReplySchema = z.object({
+  checkpoint: z
+    .object({
+      name: FileNameSchema,
+      ref: z.string().min(1),
+      size: z.number(),
+      sha256: z.string(),
+    })
+    .nullish(),
+});
+
+/** How long an attempt's files wait for an unreachable staging (a restart takes seconds). */
+const STORE_PATIENCE_MS = 60_000;
+
+/** Progress is worth an event at most this often; the latest value is what is sent. */
+const PROGRESS_REPORT_INTERVAL_MS = 1_000;
 
 const silent: AgentLog = () => undefined;
 
@@ -463,33 +503,50 @@ class NodeAgent implements Agent {
     let workDir: string | undefined;
     let exitCode: number;
     let cause: ExitCause = 'exited';
+    let outputs: OutputFile[] = [];
     try {
       let staged: string[] = [];
-      if (offer.inputs.length > 0) {
-        if ((await this.controller(state, 'start-staging', 'StartStaging', lease)) === 'refused') {
-          return this.abandon(state);
-        }
-        stagingDir = path.join(
+      const newStagingDir = () =>
+        path.join(
           this.options.workRoot,
           '.staging',
           `${offer.jobId}-${offer.attempt}-${offer.rank}-${randomUUID()}`,
         );
-        staged = await stageInputs({
-          tenant: offer.tenant,
-          jobId: offer.jobId,
-          inputs: offer.inputs,
-          dir: stagingDir,
-          resolver:
-            this.options.inputResolver ??
-            (() => Promise.reject(new Error('this agent has no staging resolver'))),
-          ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
-        });
+      if (offer.inputs.length > 0) {
+        if ((await this.controller(state, 'start-staging', 'StartStaging', lease)) === 'refused') {
+          return this.abandon(state);
+        }
+        stagingDir = newStagingDir();
+        staged = await this.stage(offer, offer.inputs, stagingDir);
       }
+      let started: unknown;
       if (
         state.killCause === undefined &&
-        (await this.controller(state, 'start-attempt', 'StartAttempt', lease)) === 'refused'
+        (await this.controller(state, 'start-attempt', 'StartAttempt', lease, {
+          onReply: (reply) => (started = reply),
+        })) === 'refused'
       ) {
         return this.abandon(state);
+      }
+      const dir = workDirPath({
+        workRoot: this.options.workRoot,
+        jobId: offer.jobId,
+        attempt: offer.attempt,
+        rank: offer.rank,
+      });
+      const platformEnv: Record<string, string> = {
+        GANTRY_OUTPUT_DIR: path.join(dir, OUTPUT_DIR),
+        GANTRY_PROGRESS_FILE: path.join(dir, PROGRESS_FILE),
+      };
+      // D7: a retry resumes from the job's last checkpoint, fetched and verified like an input.
+      const checkpoint = StartAttemptReplySchema.safeParse(started).data?.checkpoint;
+      if (checkpoint && state.killCause === undefined) {
+        const relative = path.posix.join(CHECKPOINT_DIR, checkpoint.name);
+        stagingDir ??= newStagingDir();
+        const input = { name: 'checkpoint', ref: checkpoint.ref, path: relative };
+        staged = [...staged, ...(await this.stage(offer, [input], stagingDir))];
+        platformEnv['GANTRY_CHECKPOINT'] = path.join(dir, relative);
+        this.log('checkpoint-restored', { ...fields, ref: checkpoint.ref });
       }
       if (state.killCause !== undefined) {
         // Killed before its process existed: nothing to signal, but the exit is still owed.
@@ -509,6 +566,7 @@ class NodeAgent implements Agent {
           coordinator: offer.coordinator,
           command: offer.command,
           env: offer.env,
+          platformEnv,
           workRoot: this.options.workRoot,
           runtime: offer.runtime === 'torchrun' ? 'torchrun' : 'shell',
           runAs: this.options.runAs ?? 'auto',
@@ -518,12 +576,10 @@ class NodeAgent implements Agent {
           ...(this.options.killGraceMs === undefined
             ? {}
             : { killGraceMs: this.options.killGraceMs }),
-          ...(staging === undefined
-            ? {}
-            : {
-                prepareWorkDir: (dir: string, runAs: RunAs | undefined) =>
-                  placeStagedInputs(staging, dir, staged, runAs),
-              }),
+          prepareWorkDir: async (fresh: string, runAs: RunAs | undefined) => {
+            if (staging !== undefined) await placeStagedInputs(staging, fresh, staged, runAs);
+            await makeAttemptDirs(fresh, runAs);
+          },
           onOutput: (chunk) => writer.line(chunk.stream, chunk.line),
         });
         state.handle = handle;
@@ -537,7 +593,10 @@ class NodeAgent implements Agent {
         }
         this.log('rank-started', { ...fields, pid: handle.pid, workDir });
         if (state.killCause !== undefined) this.kill(state, state.killCause);
+        const watching = this.watchProgress(state, handle.workDir, writer, handle.exited);
         const exit = await handle.exited;
+        // A checkpoint written just before the exit is recorded before the exit is reported.
+        await watching;
         if (exit.message !== undefined) writer.line('stderr', `gantry: ${exit.message}`);
         if (exit.survivors.length > 0)
           this.log('rank-survivors', { ...fields, survivors: exit.survivors });
@@ -556,24 +615,45 @@ class NodeAgent implements Agent {
           signal: exit.signal,
           killCause: exit.killCause,
         });
+        if (exitCode === 0 && offer.rank === 0 && state.killCause === undefined) {
+          outputs = await this.storeOutputs(state, handle.workDir, writer);
+        }
       }
     } catch (err) {
       const why =
-        err instanceof InputStagingError
+        err instanceof InputStagingError || err instanceof OutputStoreError
           ? err.message
           : `the agent could not start the rank: ${(err as Error).message}`;
       writer.line('stderr', `gantry: ${why}`);
-      this.log('rank-not-started', { ...fields, reason: why });
+      this.log(err instanceof OutputStoreError ? 'outputs-not-stored' : 'rank-not-started', {
+        ...fields,
+        reason: why,
+      });
       exitCode = 1;
+      outputs = [];
       if (workDir === undefined) workDir = await this.workDirIfCreated(offer);
     }
     // From here on the rank is over: a late heartbeat reply listing it must not run it again.
     this.finished.add(state);
     this.ranks.delete(rankKey(state));
     await writer.finish(exitCode);
-    await this.reportExit(state, exitCode, cause);
+    await this.reportExit(state, exitCode, cause, outputs);
     await forgetRank(this.options.workRoot, offer);
     await this.cleanUp(workDir, stagingDir);
+  }
+
+  /** Fetches and checks files through staging into the agent's scratch dir (inputs, checkpoints). */
+  private stage(offer: LeaseOffer, inputs: LeaseOffer['inputs'], dir: string): Promise<string[]> {
+    return stageInputs({
+      tenant: offer.tenant,
+      jobId: offer.jobId,
+      inputs,
+      dir,
+      resolver:
+        this.options.inputResolver ??
+        (() => Promise.reject(new Error('this agent has no staging resolver'))),
+      ...(this.options.fetcher ? { fetcher: this.options.fetcher } : {}),
+    });
   }
 
   private abandon(state: RankState): void {
@@ -617,11 +697,15 @@ class NodeAgent implements Agent {
     verb: string,
     type: string,
     data: Record<string, unknown>,
-    opts: { readonly untilDone?: boolean } = {},
+    opts: {
+      readonly untilDone?: boolean;
+      readonly onReply?: (reply: unknown) => void;
+      readonly onRefused?: (err: GantryError) => void;
+    } = {},
   ): Promise<CommandOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await sendCommand(
+        const reply = await sendCommand(
           this.options.nc,
           this.options.subjects,
           'controller',
@@ -631,6 +715,7 @@ class NodeAgent implements Agent {
             timeoutMs: this.options.commandTimeoutMs ?? 5_000,
           },
         );
+        opts.onReply?.(reply);
         return 'ok';
       } catch (err) {
         const fields = {
@@ -643,6 +728,7 @@ class NodeAgent implements Agent {
         };
         if (err instanceof GantryError && !err.retryable) {
           this.log('command-refused', fields);
+          opts.onRefused?.(err);
           return 'refused';
         }
         this.log('command-retry', fields);
@@ -658,7 +744,9 @@ class NodeAgent implements Agent {
     state: RankState,
     exitCode: number,
     cause: ExitCause = 'exited',
+    outputs: readonly OutputFile[] = [],
   ): Promise<void> {
+    let mismatch = false;
     const outcome = await this.controller(
       state,
       'report-attempt-exit',
@@ -669,16 +757,165 @@ class NodeAgent implements Agent {
         rank: state.rank,
         exitCode,
         cause,
+        outputs,
         retryJitter: this.random(),
       },
-      { untilDone: true },
+      {
+        untilDone: true,
+        onRefused: (err) => (mismatch = err.code === ErrorCodes.OUTPUT_DIGEST_MISMATCH),
+      },
     );
     this.log(outcome === 'ok' ? 'exit-reported' : 'exit-refused', {
       jobId: state.jobId,
       leaseEpoch: state.leaseEpoch,
       rank: state.rank,
       exitCode,
+      outputs: outputs.length,
     });
+    // Outputs the store does not vouch for cannot be the job's: the attempt failed (D4), and
+    // the exit is still owed, so the retry budget decides what comes next.
+    if (mismatch) await this.reportExit(state, 1, cause, []);
+  }
+
+  /**
+   * Stores files of the rank's attempt as fresh staged files of its tenant (D4, D7). A staging
+   * outage is waited out for a while (a restart takes seconds) rather than failing an attempt
+   * whose work is done; a refusal of the bytes, or the rank's lease ending, stops at once. A retry
+   * stores every file again under new refs: the refs of a failed try are never reported.
+   */
+  private async store(state: RankState, files: readonly LocalFile[]): Promise<OutputFile[]> {
+    const create = this.options.fileCreator;
+    if (create === undefined) throw new OutputStoreError('this agent has no artifact store');
+    const giveUpAt = this.clock() + STORE_PATIENCE_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await storeFiles({
+          tenant: state.offer.tenant,
+          jobId: state.jobId,
+          files,
+          create,
+          ...(this.options.uploader ? { upload: this.options.uploader } : {}),
+        });
+      } catch (err) {
+        const retryable = err instanceof OutputStoreError && err.retryable;
+        if (!retryable || this.clock() > giveUpAt || state.killCause !== undefined) throw err;
+        this.log('store-retry', { jobId: state.jobId, attempt, ...errorFields(err) });
+        await this.pause(backoffMs(attempt, this.random, 500, 5_000) + 250);
+      }
+    }
+  }
+
+  /** Rank 0's output dir, stored through staging once the process exited cleanly (D4). */
+  private async storeOutputs(
+    state: RankState,
+    workDir: string,
+    writer: LogChunkWriter,
+  ): Promise<OutputFile[]> {
+    const { files, skipped } = await collectOutputs(path.join(workDir, OUTPUT_DIR));
+    if (skipped.length > 0) {
+      writer.line(
+        'stderr',
+        `gantry: not outputs (only plain files directly in GANTRY_OUTPUT_DIR are): ${skipped.join(', ')}`,
+      );
+    }
+    if (files.length === 0) return [];
+    const stored = await this.store(state, files);
+    this.log('outputs-stored', {
+      jobId: state.jobId,
+      leaseEpoch: state.leaseEpoch,
+      outputs: stored.map((o) => o.name),
+    });
+    return stored;
+  }
+
+  /**
+   * Follows the rank's progress file until the process exits, then reads it once more: progress
+   * goes to the controller at most once a second (the latest value), each checkpoint is stored and
+   * reported in order. Resolves once everything read has been reported.
+   */
+  private async watchProgress(
+    state: RankState,
+    workDir: string,
+    writer: LogChunkWriter,
+    exited: Promise<unknown>,
+  ): Promise<void> {
+    const reader = new ProgressFileReader(path.join(workDir, PROGRESS_FILE));
+    const lease = { jobId: state.jobId, leaseEpoch: state.leaseEpoch, rank: state.rank };
+    let done = false;
+    void exited.then(() => (done = true));
+    let latest: number | undefined;
+    let sent: number | undefined;
+    let sentAt = 0;
+    const flushProgress = async (force: boolean) => {
+      if (latest === undefined || latest === sent) return;
+      if (!force && this.clock() - sentAt < PROGRESS_REPORT_INTERVAL_MS) return;
+      sent = latest;
+      sentAt = this.clock();
+      await this.controller(state, 'report-progress', 'ReportProgress', {
+        ...lease,
+        progress: latest,
+      });
+    };
+    for (;;) {
+      const last = done;
+      let lines: string[] = [];
+      try {
+        lines = await reader.readNew();
+      } catch (err) {
+        this.log('progress-unreadable', { ...lease, ...errorFields(err) });
+      }
+      for (const line of lines) {
+        const entry = parseProgressLine(line);
+        if (entry.kind === 'invalid') {
+          writer.line('stderr', `gantry: progress file line skipped (${entry.reason})`);
+        } else if (entry.kind === 'progress') {
+          latest = entry.progress;
+        } else {
+          await flushProgress(true);
+          await this.storeCheckpoint(state, workDir, entry, writer);
+        }
+      }
+      await flushProgress(last);
+      if (last || state.killCause !== undefined) return;
+      await Promise.race([exited, sleep(this.options.progressPollMs ?? 500)]);
+    }
+  }
+
+  private async storeCheckpoint(
+    state: RankState,
+    workDir: string,
+    entry: { readonly path: string; readonly sha256?: string },
+    writer: LogChunkWriter,
+  ): Promise<void> {
+    const file = checkpointPath(workDir, entry.path);
+    const skip = (why: string) =>
+      writer.line('stderr', `gantry: checkpoint ${entry.path} skipped: ${why}`);
+    if (file === null) return skip('it is not inside the work dir');
+    try {
+      // The real path too: a link must not carry the agent out of the job's own files.
+      const real = await fs.realpath(file);
+      if (checkpointPath(await fs.realpath(workDir), real) === null)
+        return skip('it is not inside the work dir');
+      const measured = await sha256OfFile(real);
+      if (entry.sha256 !== undefined && entry.sha256 !== measured.sha256)
+        return skip(`its sha256 is ${measured.sha256}, not ${entry.sha256}`);
+      const [checkpoint] = await this.store(state, [
+        { name: path.basename(real), path: real, ...measured },
+      ]);
+      const outcome = await this.controller(state, 'report-checkpoint', 'ReportCheckpoint', {
+        jobId: state.jobId,
+        leaseEpoch: state.leaseEpoch,
+        rank: state.rank,
+        checkpoint,
+      });
+      this.log(outcome === 'ok' ? 'checkpoint-reported' : 'checkpoint-refused', {
+        jobId: state.jobId,
+        leaseEpoch: state.leaseEpoch,
+        ref: checkpoint?.ref,
+      });
+    } catch (err) {
+      skip((err as Error).message);
+    }
   }
 
   /** Stored before the next chunk goes: msgID makes a retried publish a no-op on the stream. */
@@ -695,6 +932,22 @@ class NodeAgent implements Agent {
     }
   }
 }
+
+/**
+ * The attempt's own platform dirs in its fresh work dir, owned by the job's user so it can write
+ * its outputs and progress there (inputs may already have made `.gantry`).
+ */
+const makeAttemptDirs = async (workDir: string, runAs: RunAs | undefined): Promise<void> => {
+  for (const dir of [
+    path.dirname(path.join(workDir, OUTPUT_DIR)),
+    path.join(workDir, OUTPUT_DIR),
+  ]) {
+    await fs.mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    if (runAs) await fs.chown(dir, runAs.uid, runAs.gid);
+  }
+};
 
 const errorFields = (err: unknown): Record<string, unknown> =>
   err instanceof GantryError

@@ -3,6 +3,7 @@ import { connectNats } from '@gantry/messaging';
 import { startAgent, type Agent, type AgentLog } from './agent';
 import { AgentConfigError, readAgentConfig } from './config';
 import { natsInputResolver } from './inputs';
+import { natsFileCreator } from './outputs';
 
 const log: AgentLog = (event, fields = {}) => {
   process.stdout.write(
@@ -62,6 +63,7 @@ const main = async (): Promise<void> => {
     enrolToken: config.enrolToken,
     keepWorkDirs: config.keepWorkDirs,
     inputResolver: natsInputResolver(nc, subjects, `agent:${config.nodeId}`),
+    fileCreator: natsFileCreator(nc, subjects, `agent:${config.nodeId}`),
     log,
   });
   if (stopping) return;

@@ -181,7 +181,7 @@ describe('agent', () => {
     const command = [
       'sh',
       '-c',
-      'echo "env $GANTRY_JOB_ID $GANTRY_ATTEMPT $GANTRY_RANK $GANTRY_WORLD_SIZE $GANTRY_HOSTS $GANTRY_COORDINATOR"; echo "dir $(pwd) $(ls -A | wc -l)"; i=0; while [ $i -lt 300 ]; do echo "line $i"; i=$((i+1)); done; echo oops >&2',
+      'echo "env $GANTRY_JOB_ID $GANTRY_ATTEMPT $GANTRY_RANK $GANTRY_WORLD_SIZE $GANTRY_HOSTS $GANTRY_COORDINATOR"; echo "dir $(pwd) $(ls -A | tr \"\\n\" \" \")$GANTRY_OUTPUT_DIR"; i=0; while [ $i -lt 300 ]; do echo "line $i"; i=$((i+1)); done; echo oops >&2',
     ];
     const offers = await leasedJob(command, 2);
     const jobId = offers[0]!.jobId;
@@ -217,7 +217,8 @@ describe('agent', () => {
       const text = outputOf(chunks, rank);
       expect(text).toContain(`env ${jobId} 1 ${rank} 2 n1,n2 n1:29500\n`);
       const workDir = path.join(workRoot, nodeId, jobId, '1', String(rank));
-      expect(text).toContain(`dir ${workDir} 0\n`);
+      // Fresh: nothing in it but the attempt's own platform dir (outputs, progress: D4, D7).
+      expect(text).toContain(`dir ${workDir} .gantry ${workDir}/.gantry/outputs\n`);
       const lines = text.split('\n').filter((l) => l.startsWith('line '));
       expect(lines).toEqual(Array.from({ length: 300 }, (_v, i) => `line ${i}`));
       expect(mine.find((c) => c.stream === 'stderr')?.data).toBe('oops\n');

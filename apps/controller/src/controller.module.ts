@@ -1,7 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CommandProcessor, type EventStreams } from '@gantry/event-store';
 import { JobCommandsController } from './job-commands.controller';
-import { JobCommandsService, NEW_JOB_ID } from './job-commands.service';
+import { JobCommandsService, NEW_JOB_ID, STORED_FILES } from './job-commands.service';
+import { type StoredFilesLookup } from './stored-files';
+import { OwnedConnection } from './owned-connection';
 
 /** What the controller is given rather than reaching for: the store, time and randomness. */
 export interface ControllerDependencies {
@@ -11,6 +13,8 @@ export interface ControllerDependencies {
   readonly random: () => number;
   /** A fresh job id, for a submission without an Idempotency-Key. */
   readonly newJobId: () => string;
+  /** What the artifact store holds: the outputs and checkpoints agents report are checked on it. */
+  readonly storedFiles: StoredFilesLookup;
   readonly maxAttempts?: number;
 }
 
@@ -32,7 +36,9 @@ export class ControllerModule {
           }),
         },
         { provide: NEW_JOB_ID, useValue: deps.newJobId },
+        { provide: STORED_FILES, useValue: deps.storedFiles },
         JobCommandsService,
+        OwnedConnection,
       ],
     };
   }

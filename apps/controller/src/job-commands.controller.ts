@@ -74,6 +74,16 @@ export class JobCommandsController {
     return this.jobs.execute(JOB_COMMAND_VERBS['report-attempt-exit'], command);
   }
 
+  @OnCommand('report-progress')
+  reportProgress(@Payload() command: CommandEnvelope): Promise<JobReply> {
+    return this.jobs.execute(JOB_COMMAND_VERBS['report-progress'], command);
+  }
+
+  @OnCommand('report-checkpoint')
+  reportCheckpoint(@Payload() command: CommandEnvelope): Promise<JobReply> {
+    return this.jobs.execute(JOB_COMMAND_VERBS['report-checkpoint'], command);
+  }
+
   @OnCommand('report-node-lost')
   reportNodeLost(@Payload() command: CommandEnvelope): Promise<JobReply> {
     return this.jobs.execute(JOB_COMMAND_VERBS['report-node-lost'], command);

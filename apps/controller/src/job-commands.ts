@@ -8,7 +8,14 @@ import {
   type JobCommandType,
   type JobEvent,
 } from '@gantry/contracts';
-import { decide, evolve, initialJobState, type JobIdentity, type JobState } from '@gantry/domain';
+import {
+  decide,
+  evolve,
+  initialJobState,
+  type DecisionFacts,
+  type JobIdentity,
+  type JobState,
+} from '@gantry/domain';
 import { type Decider } from '@gantry/event-store';
 
 /**
@@ -28,17 +35,43 @@ export const JOB_COMMAND_VERBS = {
   'start-staging': 'StartStaging',
   'start-attempt': 'StartAttempt',
   'report-attempt-exit': 'ReportAttemptExit',
+  'report-progress': 'ReportProgress',
+  'report-checkpoint': 'ReportCheckpoint',
   'report-node-lost': 'ReportNodeLost',
   'expire-lease': 'ExpireLease',
 } as const satisfies Record<string, JobCommandType>;
 export type JobCommandVerb = keyof typeof JOB_COMMAND_VERBS;
 
-/** What every controller command answers. */
+/** A checkpoint as the agent starting an attempt needs it: what to fetch and what it must be. */
+export interface CheckpointRef {
+  readonly name: string;
+  readonly ref: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly attempt: number;
+}
+
+/**
+ * What every controller command answers. StartAttempt's answer also carries the job's last
+ * checkpoint (D7): the agent learns it at the moment it is about to run the attempt, with no
+ * second question that could see another state.
+ */
 export interface JobReply {
   readonly jobId: string;
   readonly state: JobState['state'];
   readonly version: number;
+  readonly checkpoint?: CheckpointRef | null;
 }
+
+export const replyOf = (
+  command: JobCommand,
+  jobId: string,
+  state: JobState,
+  version: number,
+): JobReply =>
+  command.type === 'StartAttempt' && state.state !== 'NONE'
+    ? { jobId, state: state.state, version, checkpoint: state.checkpoint }
+    : { jobId, state: state.state, version };
 
 /**
  * The envelope's data checked against the command's schema (the transport already did, but a
@@ -73,9 +106,12 @@ export const parseJobCommand = (
   return command;
 };
 
-/** The job aggregate of @gantry/domain, for one job's stream. */
-export const jobDecider = (identity: JobIdentity): Decider<JobState, JobCommand, JobEvent> => ({
+/** The job aggregate of @gantry/domain, for one job's stream, with the facts its command needs. */
+export const jobDecider = (
+  identity: JobIdentity,
+  facts: DecisionFacts = {},
+): Decider<JobState, JobCommand, JobEvent> => ({
   initialState: () => initialJobState(identity),
   evolve,
-  decide,
+  decide: (state, command, now) => decide(state, command, now, facts),
 });

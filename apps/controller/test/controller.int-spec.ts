@@ -153,9 +153,9 @@ describe('controller commands', () => {
     );
     expect(refusal.code).toBe(ErrorCodes.LEASE_STALE_EPOCH);
     expect(await history(jobId)).toHaveLength(4);
-    // The live epoch is accepted.
+    // The live epoch is accepted; the answer names the checkpoint to resume from (none yet, D7).
     expect(await send('start-attempt', aCommand('StartAttempt', { jobId, leaseEpoch: 2 }))).toEqual(
-      { jobId, state: 'RUNNING', version: 5 },
+      { jobId, state: 'RUNNING', version: 5, checkpoint: null },
     );
   });
 

@@ -6,7 +6,7 @@ import { type JobView } from './schemas';
 const COLUMNS = `
   job_id, state, name, nodes, pool, priority, attempt, lease_epoch, assigned_nodes, exit_codes,
   cancel_requested, reason_code, reason, not_before, submitted_at, admitted_at, queued_at,
-  started_at, finished_at, updated_at,
+  started_at, finished_at, updated_at, outputs, progress, checkpoint,
   to_char(submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS submitted_key`;
 
 interface JobRow {
@@ -30,6 +30,9 @@ interface JobRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  outputs: JobView['outputs'];
+  progress: number | null;
+  checkpoint: JobView['checkpoint'];
   submitted_key: string;
 }
 
@@ -58,6 +61,9 @@ export const toJobView = (row: JobRow): JobView => ({
   startedAt: iso(row.started_at),
   finishedAt: iso(row.finished_at),
   updatedAt: row.updated_at.toISOString(),
+  outputs: row.outputs,
+  progress: row.progress,
+  checkpoint: row.checkpoint,
 });
 
 export interface JobPage {

@@ -4,6 +4,7 @@ import {
   type JobEvent,
   type JobSpec,
   type JobSpecInput,
+  type OutputFile,
   type RankAssignment,
   type RetryPolicy,
 } from '@gantry/contracts';
@@ -156,7 +157,7 @@ export class JobHistoryBuilder {
     });
   }
 
-  rankExited(rank: number, exitCode: number): this {
+  rankExited(rank: number, exitCode: number, outputs: OutputFile[] = []): this {
     return this.push({
       type: 'RankExited',
       data: {
@@ -165,8 +166,23 @@ export class JobHistoryBuilder {
         rank,
         nodeId: this.nodes[rank]!.nodeId,
         exitCode,
+        outputs,
         exitedAt: this.tick(),
       },
+    });
+  }
+
+  progressed(progress: number): this {
+    return this.push({
+      type: 'JobProgressed',
+      data: { jobId: this.jobId, ...this.lease(), progress, progressedAt: this.tick() },
+    });
+  }
+
+  checkpointed(checkpoint: OutputFile): this {
+    return this.push({
+      type: 'JobCheckpointed',
+      data: { jobId: this.jobId, ...this.lease(), checkpoint, checkpointedAt: this.tick() },
     });
   }
 
@@ -309,9 +325,18 @@ export const commandsFor = (jobId = 'j-1') => ({
     exitCode: number,
     retryJitter = 0.5,
     cause: 'exited' | 'max-runtime' = 'exited',
+    outputs: OutputFile[] = [],
   ): JobCommand => ({
     type: 'ReportAttemptExit',
-    data: { jobId, leaseEpoch, rank, exitCode, cause, retryJitter },
+    data: { jobId, leaseEpoch, rank, exitCode, cause, outputs, retryJitter },
+  }),
+  progress: (leaseEpoch: number, rank: number, progress: number): JobCommand => ({
+    type: 'ReportProgress',
+    data: { jobId, leaseEpoch, rank, progress },
+  }),
+  checkpoint: (leaseEpoch: number, rank: number, checkpoint: OutputFile): JobCommand => ({
+    type: 'ReportCheckpoint',
+    data: { jobId, leaseEpoch, rank, checkpoint },
   }),
   nodeLost: (leaseEpoch: number, nodeId: string, retryJitter = 0.5): JobCommand => ({
     type: 'ReportNodeLost',

@@ -19,6 +19,11 @@ export interface StartAttemptOptions {
   readonly command: readonly string[];
   /** The tenant's variables; GANTRY_* are the platform's and override (or are dropped). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * More of the platform's own GANTRY_* variables, the agent's (GANTRY_OUTPUT_DIR and the like).
+   * They cannot replace the gang contract of rankEnvironment: a name it sets is refused.
+   */
+  readonly platformEnv?: Readonly<Record<string, string>>;
   readonly workRoot: string;
   readonly maxRuntimeMs?: number;
   /** `auto`: as root, run as `nobody` with the work dir chowned to it; otherwise as ourselves. */
@@ -121,6 +126,14 @@ export const startAttempt = async (options: StartAttemptOptions): Promise<Attemp
     }
   }
   const rankEnv = rankEnvironment(options);
+  for (const name of Object.keys(options.platformEnv ?? {})) {
+    if (!name.startsWith('GANTRY_') || name in rankEnv || name === 'GANTRY_WORK_DIR') {
+      throw new ProcessRunnerError(
+        'invalid-options',
+        `platformEnv may add GANTRY_* variables, not set ${JSON.stringify(name)}`,
+      );
+    }
+  }
   const coords = {
     workRoot: options.workRoot,
     jobId: options.jobId,
@@ -131,7 +144,7 @@ export const startAttempt = async (options: StartAttemptOptions): Promise<Attemp
   const env = childEnvironment({
     workDir: workDirPath(coords),
     tenantEnv: options.env ?? {},
-    rankEnv,
+    rankEnv: { ...rankEnv, ...options.platformEnv },
   });
   const runAs = resolveRunAs(options.runAs, process.getuid?.() ?? -1);
   const workDir = await createWorkDir(coords, runAs);

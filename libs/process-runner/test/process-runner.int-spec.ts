@@ -164,6 +164,25 @@ describe('startAttempt with real processes', () => {
     }
   });
 
+  it("adds the agent's own GANTRY_* variables, but never in place of the gang contract", async () => {
+    const { handle, chunks } = await run(['sh', '-c', 'echo "$GANTRY_OUTPUT_DIR $GANTRY_RANK"'], {
+      platformEnv: { GANTRY_OUTPUT_DIR: '/out' },
+    });
+    expect(await handle.exited).toMatchObject({ exitCode: 0 });
+    expect(linesOf(chunks, 'stdout')).toEqual(['/out 0']);
+
+    const refused: Record<string, string>[] = [
+      { GANTRY_RANK: '7' },
+      { GANTRY_WORK_DIR: '/' },
+      { PATH: '/x' },
+    ];
+    for (const platformEnv of refused) {
+      await expect(run(['true'], { platformEnv })).rejects.toMatchObject({
+        refusal: 'invalid-options',
+      });
+    }
+  });
+
   it('streams stdout and stderr line by line, each in order, under one gap-free seq', async () => {
     const script = 'for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; printf "no newline"';
     const { handle, chunks } = await run(['sh', '-c', script]);

@@ -1,4 +1,11 @@
-import { judgeHistory, percentiles, seededRandom, type StoredEvent } from './checks';
+import {
+  judgeHistory,
+  judgeOutputs,
+  percentiles,
+  seededRandom,
+  sharedRefs,
+  type StoredEvent,
+} from './checks';
 
 /** A history from `[type, data]` pairs, versions 1..n. */
 const history = (...events: [string, Record<string, unknown>?][]): StoredEvent[] =>
@@ -92,6 +99,13 @@ describe('judgeHistory', () => {
     expect(judgeHistory(gapped).illegal).toContain('v3 JobQueued: expected version 2');
   });
 
+  it('flags outputs committed, or progress recorded, outside a running attempt', () => {
+    const verdict = judgeHistory(
+      history(...QUEUED, lease(1, 'a'), ['OutputsCommitted', { leaseEpoch: 1 }]),
+    );
+    expect(verdict.illegal).toEqual(['v5 OutputsCommitted: not legal in LEASED']);
+  });
+
   it('follows a release to the state the hold found the job in', () => {
     const verdict = judgeHistory(
       history(...QUEUED, ['JobHeld'], ['JobReleased', { releasedTo: 'QUEUED' }], lease(1, 'a')),
@@ -111,5 +125,66 @@ describe('percentiles and seededRandom', () => {
     expect(take(42)).toEqual(take(42));
     expect(take(42)).not.toEqual(take(43));
     expect(take(42).every((x) => x >= 0 && x < 1)).toBe(true);
+  });
+});
+
+describe('judgeOutputs', () => {
+  const out = (name: string, ref: string) => ({ name, ref, size: 1, sha256: `${ref}-digest` });
+  const commit = (attempt: number, leaseEpoch: number, ...outputs: object[]) =>
+    ['OutputsCommitted', { attempt, leaseEpoch, outputs }] as [string, Record<string, unknown>];
+  const success = (attempt: number, leaseEpoch: number) =>
+    ['JobSucceeded', { attempt, leaseEpoch }] as [string, Record<string, unknown>];
+  const checkpoint = (sha256: string) =>
+    ['JobCheckpointed', { checkpoint: { sha256 } }] as [string, Record<string, unknown>];
+
+  it('accepts one commit sealed by its own success, and names the checkpoint to resume from', () => {
+    const verdict = judgeOutputs(
+      history(
+        ...QUEUED,
+        lease(1, 'a'),
+        checkpoint('c1'),
+        ['JobRetryScheduled'],
+        lease(2, 'b'),
+        checkpoint('c2'),
+        commit(2, 2, out('result.txt', 'r1')),
+        success(2, 2),
+      ),
+    );
+    expect(verdict).toEqual({
+      committed: [{ ...out('result.txt', 'r1'), attempt: 2 }],
+      duplicates: [],
+      resumeFrom: 'c1',
+    });
+  });
+
+  it.each([
+    [
+      'a second commit',
+      [commit(1, 1, out('a', 'r1')), success(1, 1), commit(1, 1, out('a', 'r2'))],
+    ],
+    ['a commit sealed by another epoch', [commit(1, 1, out('a', 'r1')), success(1, 2)]],
+    ['a commit with no success', [commit(1, 1, out('a', 'r1'))]],
+    ['one name twice', [commit(1, 1, out('a', 'r1'), out('a', 'r2')), success(1, 1)]],
+  ] as [string, [string, Record<string, unknown>][]][])('flags %s', (_case, events) => {
+    expect(judgeOutputs(history(...QUEUED, lease(1, 'a'), ...events)).duplicates).not.toEqual([]);
+  });
+
+  it('has nothing to resume from when no checkpoint came before the last lease', () => {
+    expect(
+      judgeOutputs(history(...QUEUED, lease(1, 'a'), checkpoint('c1'))).resumeFrom,
+    ).toBeUndefined();
+  });
+
+  it('finds a ref committed by two jobs', () => {
+    const committed = { name: 'a', ref: 'r1', size: 1, sha256: 'd', attempt: 1 };
+    expect(
+      sharedRefs(
+        new Map([
+          ['j1', [committed]],
+          ['j2', [committed]],
+        ]),
+      ),
+    ).toEqual(['r1 committed by j1 and j2']);
+    expect(sharedRefs(new Map([['j1', [committed]]]))).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  isLegalInState,
   isLegalTransition,
   isTerminal,
   stateAfterEvent,
@@ -25,6 +26,9 @@ const WORKER_SIDE = new Set([
   'AttemptFailed',
   'LeaseExpired',
   'JobSucceeded',
+  'OutputsCommitted',
+  'JobProgressed',
+  'JobCheckpointed',
 ]);
 
 /** The job-level facts that end an attempt, and with it its lease. */
@@ -65,6 +69,8 @@ export const judgeHistory = (events: readonly StoredEvent[]): JobVerdict => {
     if (next !== undefined) {
       if (!isLegalTransition(state, next)) illegal.push(`${at}: ${state} -> ${next} is illegal`);
       state = next;
+    } else if (!isLegalInState(state, event.type)) {
+      illegal.push(`${at}: not legal in ${state}`);
     }
     const epoch = event.data['leaseEpoch'];
     if (event.type === 'JobLeased') {
@@ -126,4 +132,81 @@ export const seededRandom = (seed: number): (() => number) => {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
+};
+
+/** One committed output as the job's history records it. */
+export interface CommittedOutput {
+  readonly name: string;
+  readonly ref: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly attempt: number;
+}
+
+export interface OutputsVerdict {
+  readonly committed: readonly CommittedOutput[];
+  /** Each a sentence: a second commit, a commit not sealed by its own attempt's success. */
+  readonly duplicates: readonly string[];
+  /**
+   * For a job that saved a checkpoint before the attempt that succeeded: the digest that attempt
+   * should have resumed from (the last such checkpoint's). Undefined when it had none to resume.
+   */
+  readonly resumeFrom?: string;
+}
+
+/**
+ * D4 over one history: at most one OutputsCommitted, appended with (just before) the JobSucceeded
+ * of the same attempt under the same epoch, each name once. D7: the last checkpoint recorded
+ * before the lease of the attempt that succeeded is the one that attempt had to resume from.
+ */
+export const judgeOutputs = (events: readonly StoredEvent[]): OutputsVerdict => {
+  const duplicates: string[] = [];
+  const committed: CommittedOutput[] = [];
+  let lastCheckpoint: string | undefined;
+  let checkpointAtLease: string | undefined;
+  let commits = 0;
+  events.forEach((event, index) => {
+    const at = `v${event.version} ${event.type}`;
+    if (event.type === 'JobLeased') checkpointAtLease = lastCheckpoint;
+    if (event.type === 'JobCheckpointed') {
+      lastCheckpoint = (event.data['checkpoint'] as { sha256: string } | undefined)?.sha256;
+    }
+    if (event.type !== 'OutputsCommitted') return;
+    commits += 1;
+    if (commits > 1) duplicates.push(`${at}: commit #${commits} of the job's outputs`);
+    const sealed = events[index + 1];
+    if (
+      sealed?.type !== 'JobSucceeded' ||
+      sealed.data['attempt'] !== event.data['attempt'] ||
+      sealed.data['leaseEpoch'] !== event.data['leaseEpoch']
+    ) {
+      duplicates.push(`${at}: not followed by the JobSucceeded of its own attempt and epoch`);
+    }
+    const outputs = (event.data['outputs'] as Omit<CommittedOutput, 'attempt'>[]) ?? [];
+    if (new Set(outputs.map((o) => o.name)).size !== outputs.length) {
+      duplicates.push(`${at}: one name committed twice`);
+    }
+    committed.push(...outputs.map((o) => ({ ...o, attempt: Number(event.data['attempt']) })));
+  });
+  return {
+    committed,
+    duplicates,
+    ...(checkpointAtLease === undefined ? {} : { resumeFrom: checkpointAtLease }),
+  };
+};
+
+/** Refs committed by more than one job or commit: an artifact must belong to one job, once. */
+export const sharedRefs = (
+  byJob: ReadonlyMap<string, readonly CommittedOutput[]>,
+): readonly string[] => {
+  const owner = new Map<string, string>();
+  const shared: string[] = [];
+  for (const [jobId, outputs] of byJob) {
+    for (const output of outputs) {
+      const first = owner.get(output.ref);
+      if (first !== undefined) shared.push(`${output.ref} committed by ${first} and ${jobId}`);
+      else owner.set(output.ref, jobId);
+    }
+  }
+  return shared;
 };

@@ -10,11 +10,16 @@ import {
   type PlatformService,
 } from '@gantry/platform';
 import { WORKSPACE_ROOT } from '@gantry/testing';
+import { createHash } from 'node:crypto';
 import {
   judgeHistory,
+  judgeOutputs,
   percentiles,
   seededRandom,
+  sharedRefs,
+  type CommittedOutput,
   type JobVerdict,
+  type OutputsVerdict,
   type StoredEvent,
 } from './checks';
 import { startChaosServers, type ChaosServers } from './servers';
@@ -35,7 +40,8 @@ export interface ChaosOptions {
   readonly keepFiles?: boolean;
 }
 
-export type JobKind = 'single' | 'gang' | 'fail-first' | 'fail-first-gang';
+export type JobKind = 'single' | 'gang' | 'fail-first' | 'fail-first-gang' | 'resume';
+const JOB_KINDS: readonly JobKind[] = ['single', 'gang', 'fail-first', 'fail-first-gang', 'resume'];
 export type FaultKind =
   | `kill-service:${PlatformService}`
   | 'kill-agent'
@@ -68,6 +74,7 @@ export interface JobOutcome {
   readonly refused?: string;
   readonly submitTries: number;
   verdict?: JobVerdict;
+  outputs?: OutputsVerdict;
   apiState?: string;
 }
 
@@ -82,6 +89,9 @@ export interface ChaosReport {
     readonly doubleAssignment: readonly string[];
     readonly notSucceeded: readonly string[];
     readonly retryNotUsed: readonly string[];
+    readonly duplicateOutputs: readonly string[];
+    readonly outputDigests: readonly string[];
+    readonly notResumed: readonly string[];
     readonly apiDisagrees: readonly string[];
     readonly notFenced: readonly string[];
     readonly faultErrors: readonly string[];
@@ -95,9 +105,28 @@ const FENCING = /"event":"(lease-lost|offer-fenced|kill-fenced|command-refused|h
 const RETRY = { maxAttempts: 8, initialBackoffSeconds: 1, maxBackoffSeconds: 2 };
 const NODE_LOST_MS = 10_000;
 
+/** What every job's rank 0 commits as `result.txt` (D4): known, so its bytes can be checked. */
+const resultOf = (index: number): string => `chaos job ${index}`;
+/** What a `resume` job commits as `resumed-from`: its checkpoint's bytes, or this when it had none. */
+const NO_CHECKPOINT = 'none';
+
 const commandFor = (kind: JobKind, index: number, sleepSeconds: string): string[] => {
-  const body = `sleep ${sleepSeconds}; echo "chaos job ${index} rank $GANTRY_RANK attempt $GANTRY_ATTEMPT"`;
+  const body =
+    `sleep ${sleepSeconds}; echo "chaos job ${index} rank $GANTRY_RANK attempt $GANTRY_ATTEMPT"; ` +
+    `[ "$GANTRY_RANK" != 0 ] || printf '${resultOf(index)}' > "$GANTRY_OUTPUT_DIR/result.txt"`;
   const failFirst = kind === 'fail-first' || kind === 'fail-first-gang';
+  if (kind === 'resume') {
+    // D7: save a checkpoint, then fail the first attempt; a later one resumes from whatever
+    // checkpoint it is handed and says which in an output the checks compare with the history.
+    const resume = [
+      'if [ -n "$GANTRY_CHECKPOINT" ]; then cp "$GANTRY_CHECKPOINT" "$GANTRY_OUTPUT_DIR/resumed-from"; else',
+      `printf "ckpt ${index} attempt $GANTRY_ATTEMPT" > state.ckpt;`,
+      `echo '{"checkpoint":"state.ckpt"}' >> "$GANTRY_PROGRESS_FILE";`,
+      '[ "$GANTRY_ATTEMPT" -gt 1 ] || exit 3;',
+      `printf ${NO_CHECKPOINT} > "$GANTRY_OUTPUT_DIR/resumed-from"; fi`,
+    ].join(' ');
+    return ['sh', '-c', `${resume}; ${body}`];
+  }
   return ['sh', '-c', failFirst ? `[ "$GANTRY_ATTEMPT" -gt 1 ] || exit 3; ${body}` : body];
 };
 
@@ -110,8 +139,17 @@ interface PlannedJob {
 const planJobs = (count: number, random: () => number): PlannedJob[] =>
   Array.from({ length: count }, (_, index) => {
     const roll = random();
+    // A third of the jobs fail their first attempt on purpose, as before resume jobs existed.
     const kind: JobKind =
-      roll < 0.45 ? 'single' : roll < 0.7 ? 'gang' : roll < 0.9 ? 'fail-first' : 'fail-first-gang';
+      roll < 0.45
+        ? 'single'
+        : roll < 0.7
+          ? 'gang'
+          : roll < 0.8
+            ? 'fail-first'
+            : roll < 0.9
+              ? 'fail-first-gang'
+              : 'resume';
     const sleepSeconds = (0.1 + random() * 0.9).toFixed(2);
     return {
       index,
@@ -245,6 +283,9 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
       adminToken: 'chaos-admin-token',
       workRoot: join(dir, 'work'),
       agents: nodes.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 4, memoryMiB: 4096 })),
+      // The workload fails on purpose and kills agents, so the breaker (C9) will quarantine nodes
+      // that did nothing wrong; a quick probe gives them back within the run instead of 5 min.
+      env: { GANTRY_QUARANTINE_PROBE_MS: '2000' },
       onLine: (process, line) => {
         // Every process's output, with the harness's clock, for the post-mortem of a failed run.
         appendFileSync(join(logDir, `${process}.log`), `${Date.now() - t0} ${line}\n`);
@@ -356,6 +397,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
 
     for (const outcome of acknowledged) {
       outcome.verdict = judgeHistory(histories.get(outcome.id!) ?? []);
+      outcome.outputs = judgeOutputs(histories.get(outcome.id!) ?? []);
     }
     // The read model the API serves must converge on the event store.
     const tenant = admin.as(apiKey);
@@ -372,7 +414,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
     }
 
     await measureNodeLoss(pool, faults, histories, t0, fencingLines);
-    const report = buildReport(options.seed, outcomes, faults, since(), histories);
+    const digests = await checkStoredOutputs(tenant, acknowledged);
+    const report = buildReport(options.seed, outcomes, faults, since(), histories, digests);
     log(report.summary);
     return report;
   } catch (err) {
@@ -439,12 +482,78 @@ const measureNodeLoss = async (
   }
 };
 
+const sha256 = (bytes: string | Uint8Array): string =>
+  createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * The artifact store's side of D4: every committed output is fetched the way a tenant would
+ * (GET /v1/jobs/{id}/outputs/{name}, then its signed URL) and its bytes hashed; they must be the
+ * committed digest, and `result.txt` the job's own result. A SUCCEEDED job without its result
+ * committed lost an output. Findings per job, as sentences.
+ */
+const checkStoredOutputs = async (
+  tenant: GatewayClient,
+  outcomes: readonly JobOutcome[],
+): Promise<string[]> => {
+  const found: string[] = [];
+  for (const outcome of outcomes) {
+    const committed = outcome.outputs?.committed ?? [];
+    const name = `job ${outcome.id} (#${outcome.index} ${outcome.kind})`;
+    if (outcome.verdict?.state === 'SUCCEEDED' && !committed.some((o) => o.name === 'result.txt')) {
+      found.push(`${name} succeeded without its result.txt committed`);
+    }
+    for (const output of committed) {
+      const problem = await storedBytesProblem(tenant, outcome, output);
+      if (problem !== undefined) found.push(`${name} ${output.name}: ${problem}`);
+    }
+  }
+  return found;
+};
+
+const storedBytesProblem = async (
+  tenant: GatewayClient,
+  outcome: JobOutcome,
+  output: CommittedOutput,
+): Promise<string | undefined> => {
+  try {
+    const reply = await tenant.call<{ url: string }>(
+      'GET',
+      `/v1/jobs/${outcome.id}/outputs/${encodeURIComponent(output.name)}`,
+    );
+    if (reply.status !== 200)
+      return `download answered ${reply.status} ${reply.text.slice(0, 200)}`;
+    const res = await fetch(reply.body.url, { signal: AbortSignal.timeout(10_000) });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) return `signed URL answered ${res.status}`;
+    if (sha256(bytes) !== output.sha256)
+      return `stored bytes hash to ${sha256(bytes)}, committed ${output.sha256}`;
+    if (output.name === 'result.txt' && sha256(bytes) !== sha256(resultOf(outcome.index))) {
+      return "the bytes are not this job's result";
+    }
+    return undefined;
+  } catch (err) {
+    return `could not be fetched: ${err instanceof Error ? err.message : String(err)}`;
+  }
+};
+
+/** D7: a retried `resume` job succeeded from the last checkpoint saved before its last lease. */
+const resumeProblem = (o: JobOutcome): string | undefined => {
+  if (o.kind !== 'resume' || o.verdict?.state !== 'SUCCEEDED') return undefined;
+  const resumed = o.outputs?.committed.find((c) => c.name === 'resumed-from');
+  if (resumed === undefined) return 'committed no resumed-from';
+  const expected = o.outputs?.resumeFrom ?? sha256(NO_CHECKPOINT);
+  return resumed.sha256 === expected
+    ? undefined
+    : `resumed from ${resumed.sha256}, the last checkpoint before its attempt was ${o.outputs?.resumeFrom ?? 'none'}`;
+};
+
 const buildReport = (
   seed: number,
   outcomes: JobOutcome[],
   faults: readonly FaultRecord[],
   durationMs: number,
   histories: Map<string, StoredEvent[]>,
+  outputDigests: readonly string[],
 ): ChaosReport => {
   const sorted = [...outcomes].sort((a, b) => a.index - b.index);
   const acked = sorted.filter((o) => o.id !== undefined);
@@ -469,11 +578,20 @@ const buildReport = (
     retryNotUsed: acked
       .filter(
         (o) =>
-          (o.kind === 'fail-first' || o.kind === 'fail-first-gang') &&
+          (o.kind === 'fail-first' || o.kind === 'fail-first-gang' || o.kind === 'resume') &&
           o.verdict!.state === 'SUCCEEDED' &&
           (o.verdict!.succeededAttempt ?? 0) < 2,
       )
       .map((o) => `${name(o)} succeeded on attempt ${o.verdict!.succeededAttempt}`),
+    duplicateOutputs: [
+      ...acked.flatMap((o) => o.outputs!.duplicates.map((v) => `${name(o)}: ${v}: ${history(o)}`)),
+      ...sharedRefs(new Map(acked.map((o) => [o.id!, o.outputs!.committed]))),
+    ],
+    outputDigests,
+    notResumed: acked.flatMap((o) => {
+      const problem = resumeProblem(o);
+      return problem === undefined ? [] : [`${name(o)}: ${problem}: ${history(o)}`];
+    }),
     apiDisagrees: acked
       .filter((o) => o.apiState !== o.verdict!.state)
       .map((o) => `${name(o)}: API says ${o.apiState}, events say ${o.verdict!.state}`),
@@ -496,7 +614,8 @@ const buildReport = (
   const lines = [
     `===== chaos summary (seed ${seed}, ${(durationMs / 1000).toFixed(0)} s) =====`,
     `jobs: ${sorted.length} planned, ${acked.length} acknowledged (${sorted.reduce((n, o) => n + o.submitTries - 1, 0)} submit retries), ${problems.refused.length} refused`,
-    `  by kind: ${(['single', 'gang', 'fail-first', 'fail-first-gang'] as const).map((k) => `${k} ${sorted.filter((o) => o.kind === k).length}`).join(', ')}`,
+    `  by kind: ${JOB_KINDS.map((k) => `${k} ${sorted.filter((o) => o.kind === k).length}`).join(', ')}`,
+    `  outputs committed: ${acked.reduce((n, o) => n + (o.outputs?.committed.length ?? 0), 0)}; resumed from a checkpoint: ${acked.filter((o) => o.kind === 'resume' && o.outputs?.resumeFrom !== undefined && resumeProblem(o) === undefined).length} of ${acked.filter((o) => o.kind === 'resume').length} resume jobs`,
     `  end states: ${[...states].map(([s, n]) => `${s} ${n}`).join(', ')}`,
     `  retried (more than one lease): ${acked.filter((o) => o.verdict!.leases > 1).length}`,
     `faults: ${faults.length} injected, ${faults.filter((f) => f.recoveredAt !== undefined).length} recovered`,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { JobSpecSchema } from '../job-spec';
 import { defineMessage, type MessageOf } from '../registry';
-import { RankAssignmentSchema } from '../events/job.events';
+import { OutputFileSchema, OutputFilesSchema, RankAssignmentSchema } from '../events/job.events';
 
 /**
  * Commands: intents, named in the imperative. The answer may be a refusal. The job aggregate
@@ -89,20 +89,48 @@ export const StartAttempt = defineMessage(
 /**
  * One rank's process exited (from the agent running it). v2 adds `cause`: `max-runtime` when the
  * agent killed it at the spec's maxRuntimeSeconds (D6: FAILED with that reason, not retried; the
- * same limit would stop every retry); `exited` otherwise, and for v1 senders.
+ * same limit would stop every retry); `exited` otherwise, and for v1 senders. v3 adds `outputs`
+ * (D4): on a clean exit of rank 0, the files of its output directory as the agent uploaded them.
+ * The controller checks each against what the artifact store holds before the job decides.
  */
 export const ReportAttemptExit = defineMessage(
   'ReportAttemptExit',
-  2,
+  3,
   z.strictObject({
     jobId: JobIdField,
     leaseEpoch: LeaseEpochField,
     rank: z.number().int().min(0).max(1_023),
     exitCode: z.number().int().min(0).max(255),
     cause: z.enum(['exited', 'max-runtime']).default('exited'),
+    outputs: OutputFilesSchema.default([]),
     retryJitter: RetryJitter,
   }),
-  { 1: (data) => ({ ...data, cause: 'exited' }) },
+  {
+    1: (data) => ({ ...data, cause: 'exited' }),
+    2: (data) => ({ ...data, outputs: [] }),
+  },
+);
+/** A running rank's progress, 0 to 1, read from its progress file (D7). */
+export const ReportProgress = defineMessage(
+  'ReportProgress',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    leaseEpoch: LeaseEpochField,
+    rank: z.number().int().min(0).max(1_023),
+    progress: z.number().min(0).max(1),
+  }),
+);
+/** A running rank saved a checkpoint, uploaded like an output and verified the same way (D7). */
+export const ReportCheckpoint = defineMessage(
+  'ReportCheckpoint',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    leaseEpoch: LeaseEpochField,
+    rank: z.number().int().min(0).max(1_023),
+    checkpoint: OutputFileSchema,
+  }),
 );
 /** A node of the gang missed its heartbeats (D2); from the controller's detector. */
 export const ReportNodeLost = defineMessage(
@@ -147,6 +175,8 @@ export const jobCommandDefinitions = [
   StartStaging,
   StartAttempt,
   ReportAttemptExit,
+  ReportProgress,
+  ReportCheckpoint,
   ReportNodeLost,
   ExpireLease,
   CancelJob,

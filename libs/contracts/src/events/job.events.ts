@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobSpecSchema } from '../job-spec';
+import { FileIdSchema, FileNameSchema, FileSizeSchema, Sha256HexSchema } from './file.events';
 import { defineMessage, type MessageOf } from '../registry';
 
 /**
@@ -148,7 +149,31 @@ export const JobStartedData = z.strictObject({
 });
 export const JobStarted = defineMessage('JobStarted', 1, JobStartedData);
 
-/** One rank's process exited. The attempt's outcome follows from all of them (gang semantics). */
+/**
+ * One file an attempt left in its output directory (D4), as the artifact store holds it: `ref` is
+ * the staged file (fresh for every upload, so no attempt can overwrite another's bytes), `size`
+ * and `sha256` what staging measured while storing it.
+ */
+export const OutputFileSchema = z.strictObject({
+  name: FileNameSchema,
+  ref: FileIdSchema,
+  size: FileSizeSchema,
+  sha256: Sha256HexSchema,
+});
+export type OutputFile = z.output<typeof OutputFileSchema>;
+export const OutputFilesSchema = z
+  .array(OutputFileSchema)
+  .max(1_000)
+  .refine(
+    (outputs) => new Set(outputs.map((o) => o.name)).size === outputs.length,
+    'output names are unique',
+  );
+
+/**
+ * One rank's process exited. The attempt's outcome follows from all of them (gang semantics).
+ * v2 adds `outputs`: what rank 0 uploaded from its output directory, verified but not yet the
+ * job's; they are committed (OutputsCommitted) only with the attempt's success.
+ */
 export const RankExitedData = z.strictObject({
   jobId: JobId,
   attempt: Attempt,
@@ -156,9 +181,48 @@ export const RankExitedData = z.strictObject({
   rank: Rank,
   nodeId: NodeId,
   exitCode: ExitCode,
+  outputs: OutputFilesSchema.default([]),
   exitedAt: Timestamp,
 });
-export const RankExited = defineMessage('RankExited', 1, RankExitedData);
+export const RankExited = defineMessage('RankExited', 2, RankExitedData, {
+  1: (data) => ({ ...data, outputs: [] }),
+});
+
+/**
+ * The job's outputs (D4), committed in the same append as the JobSucceeded they belong to, under
+ * the epoch of the attempt that made them: a job has at most one such event in its history.
+ */
+export const OutputsCommittedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  outputs: OutputFilesSchema.min(1),
+  committedAt: Timestamp,
+});
+export const OutputsCommitted = defineMessage('OutputsCommitted', 1, OutputsCommittedData);
+
+/** A running attempt's own estimate of how far it is, 0 to 1 (D7). */
+export const JobProgressedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  progress: z.number().min(0).max(1),
+  progressedAt: Timestamp,
+});
+export const JobProgressed = defineMessage('JobProgressed', 1, JobProgressedData);
+
+/**
+ * A running attempt saved a checkpoint (D7), stored and verified like an output; the job's last
+ * one is handed to its next attempt (GANTRY_CHECKPOINT) so a retry resumes instead of restarting.
+ */
+export const JobCheckpointedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  checkpoint: OutputFileSchema,
+  checkpointedAt: Timestamp,
+});
+export const JobCheckpointed = defineMessage('JobCheckpointed', 1, JobCheckpointedData);
 
 /** The lease lapsed (reaped by the scheduler): the attempt is over, whatever its processes do. */
 export const LeaseExpiredData = z.strictObject({
@@ -251,6 +315,9 @@ export const jobEventDefinitions = [
   JobStagingStarted,
   JobStarted,
   RankExited,
+  OutputsCommitted,
+  JobProgressed,
+  JobCheckpointed,
   LeaseExpired,
   AttemptFailed,
   JobRetryScheduled,

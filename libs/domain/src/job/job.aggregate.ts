@@ -1,4 +1,9 @@
-import { type JobEvent, type JobSpec, type RankAssignment } from '@gantry/contracts';
+import {
+  type JobEvent,
+  type JobSpec,
+  type OutputFile,
+  type RankAssignment,
+} from '@gantry/contracts';
 
 /**
  * The job aggregate: its state machine, its state, and `evolve`, the fold of its events.
@@ -29,6 +34,13 @@ import { type JobEvent, type JobSpec, type RankAssignment } from '@gantry/contra
  * than the job: RankExited, AttemptFailed and LeaseExpired (each followed, in the same decision,
  * by the job-level fact that moves the state), and JobCancelRequested, the intent that waits for
  * every rank of a live lease to report before JobCancelled, the fact, can be recorded.
+ *
+ * Three more are worker-side facts of a running attempt, legal only in RUNNING and only under its
+ * live epoch: JobProgressed and JobCheckpointed (D7), and OutputsCommitted (D4), which is only
+ * ever appended together with, and just before, the JobSucceeded of the attempt that made them:
+ *
+ *   RUNNING --JobProgressed | JobCheckpointed--> RUNNING
+ *   RUNNING --OutputsCommitted, JobSucceeded (one append)--> SUCCEEDED
  */
 export const JOB_STATES = [
   'PENDING',
@@ -119,6 +131,22 @@ export const stateAfterEvent = (event: {
     ? (event.data['releasedTo'] as JobLifecycleState)
     : STATE_AFTER[event.type];
 
+/**
+ * Where the facts that do not move the state may appear: a reader checking a history (the chaos
+ * suite, the e2e) refuses one recorded anywhere else.
+ */
+const STATE_OF_ATTEMPT_FACT: Readonly<Partial<Record<string, readonly JobLifecycleState[]>>> = {
+  JobProgressed: ['RUNNING'],
+  JobCheckpointed: ['RUNNING'],
+  OutputsCommitted: ['RUNNING'],
+};
+
+/** Whether an event that leaves the state where it is may be recorded in `state`. */
+export const isLegalInState = (state: JobStateName, eventType: string): boolean => {
+  const allowed = STATE_OF_ATTEMPT_FACT[eventType];
+  return allowed === undefined || (state !== 'NONE' && allowed.includes(state));
+};
+
 /** A job's stream is known before its first event: the handler opens `job-<id>` for a tenant. */
 export interface JobIdentity {
   readonly tenant: string;
@@ -166,6 +194,14 @@ export interface SubmittedJob extends JobIdentity {
   readonly cancelRequest: CancelRequest | null;
   /** Every failed attempt's reason, in order: what a dead letter reports (D6). */
   readonly failures: readonly AttemptFailure[];
+  /** The current attempt's outputs, verified as its ranks exit, not the job's until it succeeds. */
+  readonly pendingOutputs: readonly OutputFile[];
+  /** The job's committed outputs (D4): set once, with its success; empty until then. */
+  readonly outputs: readonly OutputFile[];
+  /** The current attempt's last reported progress, 0 to 1; null until it reports one (D7). */
+  readonly progress: number | null;
+  /** The last checkpoint any attempt saved, what a retry resumes from (D7). */
+  readonly checkpoint: (OutputFile & { readonly attempt: number }) | null;
   readonly submittedAt: string | null;
   readonly admittedAt: string | null;
   readonly queuedAt: string | null;
@@ -211,6 +247,10 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
       notBefore: null,
       cancelRequest: null,
       failures: [],
+      pendingOutputs: [],
+      outputs: [],
+      progress: null,
+      checkpoint: null,
       submittedAt: submittedAt ?? null,
       admittedAt: null,
       queuedAt: null,
@@ -258,6 +298,8 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
         nodes,
         exitCodes: nodes.map(() => null),
         notBefore: null,
+        pendingOutputs: [],
+        progress: null,
       };
     }
     case 'JobStagingStarted':
@@ -270,7 +312,14 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
         exitCodes: job.exitCodes.map((code, rank) =>
           rank === event.data.rank ? event.data.exitCode : code,
         ),
+        pendingOutputs: [...job.pendingOutputs, ...event.data.outputs],
       };
+    case 'OutputsCommitted':
+      return { ...job, outputs: event.data.outputs, pendingOutputs: [] };
+    case 'JobProgressed':
+      return { ...job, progress: event.data.progress };
+    case 'JobCheckpointed':
+      return { ...job, checkpoint: { ...event.data.checkpoint, attempt: event.data.attempt } };
     case 'LeaseExpired': {
       const reason = `attempt ${event.data.attempt}: lease ${event.data.leaseEpoch} expired`;
       return {

@@ -4,6 +4,7 @@ import {
   type JobCommand,
   type JobCommandType,
   type JobEvent,
+  type OutputFile,
   type RankAssignment,
 } from '@gantry/contracts';
 import {
@@ -29,7 +30,28 @@ import { backoffSeconds } from './retry-backoff';
  * already recorded (a repeated submission with the same key, a second rank's "started"): the
  * bus delivers at least once, and a repeat that changes nothing is not a mistake.
  */
-export const decide = (state: JobState, command: JobCommand, now: Date): JobEvent[] => {
+/** What the artifact store holds under a ref: the size and digest staging measured on upload. */
+export interface StoredFile {
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * Facts from outside the job a decision needs, gathered by the caller before it decides, so the
+ * decision stays pure. `storedFiles`: for each output or checkpoint ref a report names, what the
+ * artifact store holds (absent: nothing, or not the job's tenant's). The agent's word about its
+ * own uploads is never taken on trust (D4).
+ */
+export interface DecisionFacts {
+  readonly storedFiles?: ReadonlyMap<string, StoredFile>;
+}
+
+export const decide = (
+  state: JobState,
+  command: JobCommand,
+  now: Date,
+  facts: DecisionFacts = {},
+): JobEvent[] => {
   const at = now.toISOString();
   if (command.type === 'SubmitJob') {
     if (state.state === 'NONE') {
@@ -136,7 +158,49 @@ export const decide = (state: JobState, command: JobCommand, now: Date): JobEven
 
     case 'ReportAttemptExit':
       fence(job, command.type, command.data.leaseEpoch);
-      return reportExit(job, command.data, now);
+      return reportExit(job, command.data, now, facts);
+
+    case 'ReportProgress': {
+      fence(job, command.type, command.data.leaseEpoch);
+      rankOf(job, command.data.rank);
+      requireRunning(job, command.type);
+      if (job.progress === command.data.progress) return [];
+      return [
+        {
+          type: 'JobProgressed',
+          data: {
+            jobId,
+            attempt: job.attempt,
+            leaseEpoch: job.leaseEpoch,
+            progress: command.data.progress,
+            progressedAt: at,
+          },
+        },
+      ];
+    }
+
+    case 'ReportCheckpoint': {
+      fence(job, command.type, command.data.leaseEpoch);
+      rankOf(job, command.data.rank);
+      requireRunning(job, command.type);
+      const { checkpoint } = command.data;
+      // A redelivered report of the checkpoint already recorded.
+      if (job.checkpoint?.ref === checkpoint.ref && job.checkpoint.attempt === job.attempt)
+        return [];
+      verifyStored(job, [checkpoint], facts, 'checkpoint');
+      return [
+        {
+          type: 'JobCheckpointed',
+          data: {
+            jobId,
+            attempt: job.attempt,
+            leaseEpoch: job.leaseEpoch,
+            checkpoint,
+            checkpointedAt: at,
+          },
+        },
+      ];
+    }
 
     case 'ReportNodeLost': {
       fence(job, command.type, command.data.leaseEpoch);
@@ -284,18 +348,23 @@ const reportExit = (
   job: SubmittedJob,
   data: CommandData<'ReportAttemptExit'>,
   now: Date,
+  facts: DecisionFacts,
 ): JobEvent[] => {
   const at = now.toISOString();
-  const node = job.nodes.find((n) => n.rank === data.rank);
-  if (!node) {
-    throw new GantryError(
-      ErrorCodes.VALIDATION_FAILED,
-      `rank ${data.rank} is not in job ${job.jobId}'s gang of ${job.nodes.length}`,
-      { details: { jobId: job.jobId, rank: data.rank, gangSize: job.nodes.length } },
-    );
-  }
+  const node = rankOf(job, data.rank);
   // A rank exits once; a second report of it is a redelivery.
   if (job.exitCodes[data.rank] !== null && job.exitCodes[data.rank] !== undefined) return [];
+  if (data.outputs.length > 0) {
+    // Rank 0 coordinates the gang (E3) and is the one whose output directory is the job's.
+    if (data.rank !== 0 || data.exitCode !== 0) {
+      throw new GantryError(
+        ErrorCodes.VALIDATION_FAILED,
+        `job ${job.jobId}: only a clean exit of rank 0 reports outputs (rank ${data.rank} exited ${data.exitCode})`,
+        { details: { jobId: job.jobId, rank: data.rank, exitCode: data.exitCode } },
+      );
+    }
+    verifyStored(job, data.outputs, facts, 'output');
+  }
   if (data.exitCode === 0 && job.state !== 'RUNNING' && !job.cancelRequest) {
     // A clean exit of a process the job never saw start: the start report is still on its way.
     throw new GantryError(
@@ -316,6 +385,7 @@ const reportExit = (
       rank: data.rank,
       nodeId: node.nodeId,
       exitCode: data.exitCode,
+      outputs: data.outputs,
       exitedAt: at,
     },
   };
@@ -326,8 +396,28 @@ const reportExit = (
 
   if (data.exitCode === 0) {
     if (!everyRankReported) return [exited];
+    // D4: the outputs become the job's in the same append as its success, so no reader ever sees
+    // a SUCCEEDED job without them, nor committed outputs of an attempt that did not succeed. The
+    // success ends the lease, which fences every later report: a job commits outputs once.
+    const outputs = [...job.pendingOutputs, ...data.outputs];
+    const committed: JobEvent[] =
+      outputs.length === 0
+        ? []
+        : [
+            {
+              type: 'OutputsCommitted',
+              data: {
+                jobId: job.jobId,
+                attempt: job.attempt,
+                leaseEpoch: job.leaseEpoch,
+                outputs,
+                committedAt: at,
+              },
+            },
+          ];
     return [
       exited,
+      ...committed,
       {
         type: 'JobSucceeded',
         data: {
@@ -374,6 +464,64 @@ const reportExit = (
     ];
   }
   return [exited, failed, retryOrDeadLetter(job, reason, data.retryJitter, now)];
+};
+
+const rankOf = (job: SubmittedJob, rank: number): RankAssignment => {
+  const node = job.nodes.find((n) => n.rank === rank);
+  if (!node) {
+    throw new GantryError(
+      ErrorCodes.VALIDATION_FAILED,
+      `rank ${rank} is not in job ${job.jobId}'s gang of ${job.nodes.length}`,
+      { details: { jobId: job.jobId, rank, gangSize: job.nodes.length } },
+    );
+  }
+  return node;
+};
+
+/** Progress and checkpoints come from a running process; before JobStarted they are early. */
+const requireRunning = (job: SubmittedJob, command: JobCommandType): void => {
+  if (job.state === 'RUNNING') return;
+  throw new GantryError(
+    ErrorCodes.ILLEGAL_TRANSITION,
+    `${command} refused for job ${job.jobId} in state ${job.state}: the attempt is not running`,
+    {
+      retryable: job.state === 'LEASED' || job.state === 'STAGING',
+      details: { jobId: job.jobId, state: job.state, command },
+    },
+  );
+};
+
+/**
+ * Every reported file must be what the artifact store holds under its ref, byte count and digest:
+ * an agent that miscounted, a corrupted upload or a ref that is not the tenant's is refused, and
+ * nothing is recorded.
+ */
+const verifyStored = (
+  job: SubmittedJob,
+  files: readonly OutputFile[],
+  facts: DecisionFacts,
+  what: 'output' | 'checkpoint',
+): void => {
+  for (const file of files) {
+    const stored = facts.storedFiles?.get(file.ref);
+    if (stored !== undefined && stored.sha256 === file.sha256 && stored.size === file.size)
+      continue;
+    throw new GantryError(
+      ErrorCodes.OUTPUT_DIGEST_MISMATCH,
+      stored === undefined
+        ? `job ${job.jobId}: ${what} ${file.name} names ${file.ref}, which the artifact store does not hold`
+        : `job ${job.jobId}: ${what} ${file.name} is not what the artifact store holds under ${file.ref}`,
+      {
+        details: {
+          jobId: job.jobId,
+          name: file.name,
+          ref: file.ref,
+          reported: { size: file.size, sha256: file.sha256 },
+          stored: stored ?? null,
+        },
+      },
+    );
+  }
 };
 
 const MAX_REASON = 4_000;

@@ -41,6 +41,9 @@ describe('projectJobSummary', () => {
           queued_at: null,
           started_at: null,
           finished_at: null,
+          outputs: '[]',
+          progress: null,
+          checkpoint: null,
         },
       },
     ]);
@@ -146,6 +149,12 @@ describe('projectJobSummary over the lifecycle', () => {
     },
   });
   const lease = { jobId: 'j1', attempt: 2, leaseEpoch: 5 };
+  const output = {
+    name: 'model.bin',
+    ref: `file-${'a'.repeat(32)}`,
+    size: 3,
+    sha256: 'b'.repeat(64),
+  };
 
   const cases: { name: string; event: JobEvent; set: Record<string, unknown> }[] = [
     {
@@ -184,6 +193,7 @@ describe('projectJobSummary over the lifecycle', () => {
         assigned_nodes: '[{"nodeId":"node-a","rank":0},{"nodeId":"node-b","rank":1}]',
         exit_codes: '[null,null]',
         not_before: null,
+        progress: null,
       },
     },
     {
@@ -200,9 +210,30 @@ describe('projectJobSummary over the lifecycle', () => {
       name: 'one rank exited',
       event: {
         type: 'RankExited',
-        data: { ...lease, rank: 1, nodeId: 'node-b', exitCode: 0, exitedAt: T(9) },
+        data: { ...lease, rank: 1, nodeId: 'node-b', exitCode: 0, outputs: [], exitedAt: T(9) },
       },
       set: {},
+    },
+    {
+      name: 'outputs committed, each with the attempt that made it',
+      event: {
+        type: 'OutputsCommitted',
+        data: { ...lease, outputs: [output], committedAt: T(9) },
+      },
+      set: { outputs: JSON.stringify([{ ...output, attempt: 2 }]) },
+    },
+    {
+      name: 'progressed',
+      event: { type: 'JobProgressed', data: { ...lease, progress: 0.25, progressedAt: T(9) } },
+      set: { progress: 0.25 },
+    },
+    {
+      name: 'checkpointed',
+      event: {
+        type: 'JobCheckpointed',
+        data: { ...lease, checkpoint: output, checkpointedAt: T(9) },
+      },
+      set: { checkpoint: JSON.stringify({ ...output, attempt: 2, at: T(9) }) },
     },
     {
       name: 'lease expired',

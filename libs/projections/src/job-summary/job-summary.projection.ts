@@ -43,6 +43,9 @@ export const JOB_SUMMARY_TABLE: ProjectionTable = {
     'queued_at',
     'started_at',
     'finished_at',
+    'outputs',
+    'progress',
+    'checkpoint',
     'last_version',
   ],
   versionColumn: 'last_version',
@@ -108,6 +111,9 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
             queued_at: null,
             started_at: null,
             finished_at: null,
+            outputs: json([]),
+            progress: null,
+            checkpoint: null,
           },
         },
       ];
@@ -141,6 +147,7 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
         assigned_nodes: json([...event.data.nodes].sort((a, b) => a.rank - b.rank)),
         exit_codes: json(event.data.nodes.map(() => null)),
         not_before: null,
+        progress: null,
       });
     case 'JobStagingStarted':
       return update({ state: state('STAGING') });
@@ -149,6 +156,20 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
     // A rank's exit alone decides nothing; the attempt's outcome carries every rank's code.
     case 'RankExited':
       return update({});
+    case 'OutputsCommitted':
+      return update({
+        outputs: json(event.data.outputs.map((o) => ({ ...o, attempt: event.data.attempt }))),
+      });
+    case 'JobProgressed':
+      return update({ progress: event.data.progress });
+    case 'JobCheckpointed':
+      return update({
+        checkpoint: json({
+          ...event.data.checkpoint,
+          attempt: event.data.attempt,
+          at: event.data.checkpointedAt,
+        }),
+      });
     case 'LeaseExpired':
       return update({
         reason: `attempt ${event.data.attempt}: lease ${event.data.leaseEpoch} expired`,
