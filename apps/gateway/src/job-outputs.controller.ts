@@ -36,12 +36,23 @@ export class JobOutputsController {
         details: { jobId: id, name, outputs: job.outputs.map((o) => o.name) },
       });
     }
+    const origin = originOfKey(key, req);
+    // B1: a download URL hands out the output's bytes, so they count against the month's egress
+    // before it is made (refused at 90 % of the quota, like every dimension). Each URL asked for
+    // is one download's worth; a URL used twice within its few minutes is not counted twice.
+    await this.commands.send(
+      'admission',
+      'charge-egress',
+      'ChargeEgress',
+      { id: key.tenant, ref: `${id}/${name}`, bytes: output.size },
+      origin,
+    );
     const { files } = await this.commands.send<ResolveInputsReply>(
       'staging',
       'resolve-inputs',
       'ResolveInputs',
       { jobId: id, refs: [output.ref] },
-      originOfKey(key, req),
+      origin,
     );
     const file = files[0];
     if (file === undefined || file.sha256 !== output.sha256) {

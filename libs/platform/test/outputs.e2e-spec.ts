@@ -102,6 +102,36 @@ describe('outputs and checkpoints through the API', () => {
     expect((await other.call('GET', `/v1/jobs/${id}/outputs/result.txt`)).status).toBe(404);
   });
 
+  it("counts downloads against the month's egress, and refuses one that would reach 90 % (B1)", async () => {
+    const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
+    const metered = admin.as(
+      await admin.createTenant('metered', { cores: 64, concurrentJobs: 100, egressBytes: 2_000 }),
+    );
+    const submitted = await metered.submit({
+      resources: { cpu: 1, memoryMiB: 64 },
+      command: ['sh', '-c', 'head -c 800 /dev/zero > "$GANTRY_OUTPUT_DIR/blob.bin"'],
+    });
+    expect((await metered.waitForJob(submitted.body.id)).state).toBe('SUCCEEDED');
+    const path = `/v1/jobs/${submitted.body.id}/outputs/blob.bin`;
+    expect((await metered.call('GET', path)).status).toBe(200);
+    expect((await metered.call('GET', path)).status).toBe(200);
+    // 1,600 downloaded + 800 would reach 2,400, past the 1,800 line.
+    const refused = await metered.call('GET', path);
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({
+      code: 'QUOTA_EXCEEDED',
+      dimension: 'egressBytes',
+      usage: 1_600,
+      request: 800,
+      limit: 2_000,
+    });
+    const usage = await metered.call<{ dimensions: Record<string, { used: number }> }>(
+      'GET',
+      '/v1/usage',
+    );
+    expect(usage.body.dimensions['egressBytes']!.used).toBe(1_600);
+  });
+
   it('resumes a retried job from the checkpoint its failed attempt saved', async () => {
     const { id, job } = await runToEnd({
       retry: { maxAttempts: 2, initialBackoffSeconds: 0.1, maxBackoffSeconds: 0.1 },
