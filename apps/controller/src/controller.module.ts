@@ -1,7 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { CommandProcessor, type EventStreams } from '@gantry/event-store';
 import { JobCommandsController } from './job-commands.controller';
-import { JobCommandsService, NEW_JOB_ID, STORED_FILES } from './job-commands.service';
+import { DEFAULT_TENANT_RETRY_RATE, type RetryRate } from '@gantry/domain';
+import {
+  JobCommandsService,
+  NEW_JOB_ID,
+  RETRY_LIMITER,
+  RetryLimiter,
+  STORED_FILES,
+} from './job-commands.service';
 import { type StoredFilesLookup } from './stored-files';
 import { OwnedConnection } from './owned-connection';
 
@@ -16,6 +23,8 @@ export interface ControllerDependencies {
   /** What the artifact store holds: the outputs and checkpoints agents report are checked on it. */
   readonly storedFiles: StoredFilesLookup;
   readonly maxAttempts?: number;
+  /** Each tenant's retry rate limit (D3); default 5 retries a second after a burst of 20. */
+  readonly retryRate?: RetryRate;
 }
 
 @Module({})
@@ -37,6 +46,10 @@ export class ControllerModule {
         },
         { provide: NEW_JOB_ID, useValue: deps.newJobId },
         { provide: STORED_FILES, useValue: deps.storedFiles },
+        {
+          provide: RETRY_LIMITER,
+          useValue: new RetryLimiter(deps.clock, deps.retryRate ?? DEFAULT_TENANT_RETRY_RATE),
+        },
         JobCommandsService,
         OwnedConnection,
       ],

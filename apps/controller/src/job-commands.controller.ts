@@ -93,4 +93,9 @@ export class JobCommandsController {
   expireLease(@Payload() command: CommandEnvelope): Promise<JobReply> {
     return this.jobs.execute(JOB_COMMAND_VERBS['expire-lease'], command);
   }
+
+  @OnCommand('preempt')
+  preempt(@Payload() command: CommandEnvelope): Promise<JobReply> {
+    return this.jobs.execute(JOB_COMMAND_VERBS['preempt'], command);
+  }
 }

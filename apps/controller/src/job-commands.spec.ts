@@ -1,6 +1,7 @@
 import { ErrorCodes, type CommandEnvelope, type GantryError } from '@gantry/contracts';
 import { aCommandEnvelope } from '@gantry/service-testing';
 import { JOB_COMMAND_VERBS, parseJobCommand } from './job-commands';
+import { RetryLimiter } from './job-commands.service';
 
 const anEnvelope = (
   type: string,
@@ -72,5 +73,20 @@ describe('parseJobCommand', () => {
 describe('JOB_COMMAND_VERBS', () => {
   it('names every verb in kebab-case, usable as a subject token', () => {
     for (const verb of Object.keys(JOB_COMMAND_VERBS)) expect(verb).toMatch(/^[a-z]+(-[a-z]+)*$/);
+  });
+});
+
+describe("the controller's per-tenant retry limiter (D3)", () => {
+  it('gives no floor within the burst, then spaces a storming tenant out, tenant by tenant', () => {
+    const now = new Date('2026-11-01T10:00:00.000Z');
+    const limiter = new RetryLimiter(() => now, { perSecond: 1, burst: 2 });
+    const floors: (number | undefined)[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      floors.push(limiter.floor('storm')?.getTime());
+      limiter.scheduled('storm');
+    }
+    const t = now.getTime();
+    expect(floors).toEqual([undefined, undefined, undefined, t + 1_000, t + 2_000]);
+    expect(limiter.floor('calm')).toBeUndefined();
   });
 });

@@ -39,6 +39,7 @@ export const JOB_COMMAND_VERBS = {
   'report-checkpoint': 'ReportCheckpoint',
   'report-node-lost': 'ReportNodeLost',
   'expire-lease': 'ExpireLease',
+  preempt: 'PreemptAttempt',
 } as const satisfies Record<string, JobCommandType>;
 export type JobCommandVerb = keyof typeof JOB_COMMAND_VERBS;
 

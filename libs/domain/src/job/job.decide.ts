@@ -44,6 +44,12 @@ export interface StoredFile {
  */
 export interface DecisionFacts {
   readonly storedFiles?: ReadonlyMap<string, StoredFile>;
+  /**
+   * The tenant's retry rate limit (D3): no retry of this tenant's job may start before this
+   * instant, so a tenant whose jobs fail en masse spreads its retries out instead of flooding the
+   * queue. Absent: the job's own backoff alone decides.
+   */
+  readonly retryNotBefore?: Date;
 }
 
 export const decide = (
@@ -216,6 +222,7 @@ export const decide = (
       // whatever survives on the other nodes when they see it end (E1), and fencing keeps
       // anything they still report out. So a pending cancel completes here.
       if (job.cancelRequest) return [cancelled(job, at)];
+      if (job.preemptRequest) return [preempted(job, [...job.exitCodes], at)];
       const ranks = lost.map((n) => n.rank).join(', ');
       const reason = `attempt ${job.attempt}: node ${command.data.nodeId} (rank ${ranks}) was lost`;
       return [
@@ -231,7 +238,7 @@ export const decide = (
             failedAt: at,
           },
         },
-        retryOrDeadLetter(job, reason, command.data.retryJitter, now),
+        retryOrDeadLetter(job, reason, command.data.retryJitter, now, facts),
       ];
     }
 
@@ -242,9 +249,10 @@ export const decide = (
         data: { jobId, attempt: job.attempt, leaseEpoch: job.leaseEpoch, expiredAt: at },
       };
       if (job.cancelRequest) return [expired, cancelled(job, at)];
+      if (job.preemptRequest) return [expired, preempted(job, [...job.exitCodes], at)];
       // C4: a reaped lease sends the job back to the queue, on the same budget as any failure.
       const reason = `attempt ${job.attempt}: lease ${job.leaseEpoch} expired`;
-      return [expired, retryOrDeadLetter(job, reason, command.data.retryJitter, now)];
+      return [expired, retryOrDeadLetter(job, reason, command.data.retryJitter, now, facts)];
     }
 
     case 'CancelJob': {
@@ -267,6 +275,30 @@ export const decide = (
         {
           type: 'JobCancelRequested',
           data: { jobId, reason: command.data.reason, requestedBy, requestedAt: at },
+        },
+      ];
+    }
+
+    case 'PreemptAttempt': {
+      fence(job, command.type, command.data.leaseEpoch);
+      // A cancel already stops the ranks and ends the job; a second request is a redelivery.
+      if (job.cancelRequest || job.preemptRequest) return [];
+      if (command.data.preemptedBy === jobId) {
+        throw new GantryError(ErrorCodes.VALIDATION_FAILED, `job ${jobId} cannot preempt itself`, {
+          details: { jobId },
+        });
+      }
+      return [
+        {
+          type: 'AttemptPreemptionRequested',
+          data: {
+            jobId,
+            attempt: job.attempt,
+            leaseEpoch: job.leaseEpoch,
+            preemptedBy: command.data.preemptedBy,
+            reason: command.data.reason,
+            requestedAt: at,
+          },
         },
       ];
     }
@@ -365,7 +397,12 @@ const reportExit = (
     }
     verifyStored(job, data.outputs, facts, 'output');
   }
-  if (data.exitCode === 0 && job.state !== 'RUNNING' && !job.cancelRequest) {
+  if (
+    data.exitCode === 0 &&
+    job.state !== 'RUNNING' &&
+    !job.cancelRequest &&
+    !job.preemptRequest
+  ) {
     // A clean exit of a process the job never saw start: the start report is still on its way.
     throw new GantryError(
       ErrorCodes.ILLEGAL_TRANSITION,
@@ -393,6 +430,11 @@ const reportExit = (
   const everyRankReported = exitCodes.every((code) => code !== null);
 
   if (job.cancelRequest) return everyRankReported ? [exited, cancelled(job, at)] : [exited];
+  // C6: ranks stopped by a preemption exit as they may (a signal, a clean exit after saving a
+  // checkpoint); none of it is a failure. Only a gang that finished cleanly anyway succeeds.
+  const allClean = everyRankReported && exitCodes.every((code) => code === 0);
+  if (job.preemptRequest && !allClean)
+    return everyRankReported ? [exited, preempted(job, exitCodes, at)] : [exited];
 
   if (data.exitCode === 0) {
     if (!everyRankReported) return [exited];
@@ -463,7 +505,7 @@ const reportExit = (
       },
     ];
   }
-  return [exited, failed, retryOrDeadLetter(job, reason, data.retryJitter, now)];
+  return [exited, failed, retryOrDeadLetter(job, reason, data.retryJitter, now, facts)];
 };
 
 const rankOf = (job: SubmittedJob, rank: number): RankAssignment => {
@@ -535,9 +577,12 @@ const retryOrDeadLetter = (
   reason: string,
   jitter: number,
   now: Date,
+  facts: DecisionFacts,
 ): JobEvent => {
   const policy = job.spec.retry;
-  if (job.attempt >= policy.maxAttempts) {
+  // Preempted attempts were never allowed to finish: they are not charged to the budget (C6).
+  const charged = job.attempt - job.preemptions;
+  if (charged >= policy.maxAttempts) {
     const history = [...job.failures.map((f) => f.reason), reason].join('; ');
     const full = `retry budget of ${policy.maxAttempts} attempt(s) spent: ${history}`;
     return {
@@ -550,18 +595,38 @@ const retryOrDeadLetter = (
       },
     };
   }
-  const seconds = backoffSeconds(policy, job.attempt, jitter);
+  // The job's own backoff, or later when its tenant's retries are being spread out (D3).
+  const backoffEnd =
+    now.getTime() + Math.round(backoffSeconds(policy, charged, jitter) * 1_000);
+  const notBefore = Math.max(backoffEnd, facts.retryNotBefore?.getTime() ?? 0);
   return {
     type: 'JobRetryScheduled',
     data: {
       jobId: job.jobId,
       nextAttempt: job.attempt + 1,
-      backoffSeconds: seconds,
-      notBefore: new Date(now.getTime() + Math.round(seconds * 1_000)).toISOString(),
+      backoffSeconds: (notBefore - now.getTime()) / 1_000,
+      notBefore: new Date(notBefore).toISOString(),
       scheduledAt: now.toISOString(),
     },
   };
 };
+
+const preempted = (
+  job: SubmittedJob,
+  exitCodes: readonly (number | null)[],
+  at: string,
+): JobEvent => ({
+  type: 'AttemptPreempted',
+  data: {
+    jobId: job.jobId,
+    attempt: job.attempt,
+    leaseEpoch: job.leaseEpoch,
+    preemptedBy: job.preemptRequest?.preemptedBy ?? job.jobId,
+    reason: job.preemptRequest?.reason ?? 'preempted',
+    exitCodes: [...exitCodes],
+    preemptedAt: at,
+  },
+});
 
 const cancelled = (job: SubmittedJob, at: string): JobEvent => ({
   type: 'JobCancelled',

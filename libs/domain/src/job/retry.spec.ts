@@ -86,6 +86,27 @@ describe('backoff (D3): exponential, capped, full jitter', () => {
     const onTime = new Date(NOW.getTime() + 2_500);
     expect(decide(requeued, c.lease(2, nodesOf(1), iso(2_000)), onTime)).toHaveLength(1);
   });
+
+  it("waits for the tenant's retry rate limit when it ends later than the backoff (D3)", () => {
+    const history = aJob()
+      .withRetry({ initialBackoffSeconds: 10, maxBackoffSeconds: 60 })
+      .submitted()
+      .admitted()
+      .queued()
+      .leased()
+      .started();
+    const throttled = new Date(NOW.getTime() + 7_000);
+    const later = decide(history.state(), c.exit(1, 0, 1, 0.25), NOW, {
+      retryNotBefore: throttled,
+    });
+    expect(later[2]).toMatchObject({
+      type: 'JobRetryScheduled',
+      data: { backoffSeconds: 7, notBefore: throttled.toISOString() },
+    });
+    // Under the limit, the job's own backoff stands.
+    const own = decide(history.state(), c.exit(1, 0, 1, 0.25), NOW, { retryNotBefore: NOW });
+    expect(own[2]).toMatchObject({ data: { backoffSeconds: 2.5 } });
+  });
 });
 
 describe('retry budget (spec.retry.maxAttempts)', () => {
