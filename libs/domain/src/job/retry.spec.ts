@@ -9,6 +9,16 @@ const c = commandsFor('j-1');
 const apply = (state: JobState, events: readonly JobEvent[]): JobState =>
   events.reduce(evolve, state);
 
+/** A running job whose first failure backs off up to 10 s (2.5 s at a draw of 0.25). */
+const runningWithBackoff = () =>
+  aJob()
+    .withRetry({ initialBackoffSeconds: 10, maxBackoffSeconds: 60 })
+    .submitted()
+    .admitted()
+    .queued()
+    .leased()
+    .started();
+
 describe('backoff (D3): exponential, capped, full jitter', () => {
   const policy = RetryPolicySchema.parse({ initialBackoffSeconds: 5, maxBackoffSeconds: 300 });
 
@@ -59,13 +69,7 @@ describe('backoff (D3): exponential, capped, full jitter', () => {
   });
 
   it('sets notBefore to now plus the backoff, and refuses a lease before it', () => {
-    const history = aJob()
-      .withRetry({ initialBackoffSeconds: 10, maxBackoffSeconds: 60 })
-      .submitted()
-      .admitted()
-      .queued()
-      .leased()
-      .started();
+    const history = runningWithBackoff();
     const events = decide(history.state(), c.exit(1, 0, 1, 0.25), NOW);
     const requeued = apply(history.state(), events);
 
@@ -88,13 +92,7 @@ describe('backoff (D3): exponential, capped, full jitter', () => {
   });
 
   it("waits for the tenant's retry rate limit when it ends later than the backoff (D3)", () => {
-    const history = aJob()
-      .withRetry({ initialBackoffSeconds: 10, maxBackoffSeconds: 60 })
-      .submitted()
-      .admitted()
-      .queued()
-      .leased()
-      .started();
+    const history = runningWithBackoff();
     const throttled = new Date(NOW.getTime() + 7_000);
     const later = decide(history.state(), c.exit(1, 0, 1, 0.25), NOW, {
       retryNotBefore: throttled,

@@ -1,5 +1,11 @@
 import { ErrorCodes, type TenantEvent } from '@gantry/contracts';
-import { decideTenant, evolveTenant, spendThisMonth, type TenantState } from './tenant.aggregate';
+import {
+  decideTenant,
+  evolveTenant,
+  spendThisMonth,
+  type TenantDecision,
+  type TenantState,
+} from './tenant.aggregate';
 import { costOf, priceJob, runtimeSecondsOf } from './cost';
 import {
   NOW,
@@ -21,6 +27,9 @@ const budgetSet = (monthly: number, onExhausted: 'finish' | 'stop' = 'finish'): 
 const pausedFor = (reason: 'budget' | 'admin'): TenantEvent => ({
   type: 'TenantPaused',
   data: { id: 'acme', reason, spend: 100, budget: 100, pausedAt: T0 },
+});
+const setBudget = (monthly: number, onExhausted: 'finish' | 'stop' = 'finish'): TenantDecision => ({
+  command: { type: 'SetTenantBudget', data: { id: 'acme', budget: { monthly, onExhausted } } },
 });
 const then = (state: TenantState, events: readonly TenantEvent[]): TenantState =>
   events.reduce(evolveTenant, state);
@@ -195,31 +204,13 @@ describe('the kill switch (B3)', () => {
       released('a', 100),
       pausedFor('budget'),
     );
-    const events = decideTenant(
-      state,
-      {
-        command: {
-          type: 'SetTenantBudget',
-          data: { id: 'acme', budget: { monthly: 200, onExhausted: 'finish' } },
-        },
-      },
-      NOW,
-    );
+    const events = decideTenant(state, setBudget(200), NOW);
     expect(events.map((e) => e.type)).toEqual(['TenantBudgetSet', 'TenantResumed']);
     expect(
       decideTenant(then(state, events), reserve('b', { projectedCost: 50 }), NOW),
     ).toHaveLength(1);
     // Raising it to no more than the spend leaves the tenant paused.
-    const stillOver = decideTenant(
-      state,
-      {
-        command: {
-          type: 'SetTenantBudget',
-          data: { id: 'acme', budget: { monthly: 100, onExhausted: 'stop' } },
-        },
-      },
-      NOW,
-    );
+    const stillOver = decideTenant(state, setBudget(100, 'stop'), NOW);
     expect(stillOver.map((e) => e.type)).toEqual(['TenantBudgetSet']);
   });
 
@@ -268,12 +259,7 @@ describe('the kill switch (B3)', () => {
 
   it('refuses a malformed budget and changes nothing', () => {
     const state = given(created({}));
-    const refusal = refusalOf(state, {
-      command: {
-        type: 'SetTenantBudget',
-        data: { id: 'acme', budget: { monthly: -5, onExhausted: 'finish' } },
-      },
-    });
+    const refusal = refusalOf(state, setBudget(-5));
     expect(refusal.code).toBe(ErrorCodes.VALIDATION_FAILED);
   });
 });
