@@ -364,7 +364,12 @@ describe('agent', () => {
       log: (event, fields) => logLines.push(JSON.stringify({ node: 'n1', event, ...fields })),
     });
     agents.set('n1', successor);
-    expect(liveGroupMembers(pid)).toEqual([]);
+    // Killed before the successor enrols; a SIGKILLed process is gone once the kernel reaps it.
+    await eventually(
+      'the orphaned processes to be gone',
+      () => (liveGroupMembers(pid).length === 0 ? true : undefined),
+      5_000,
+    );
     await waitForEvent(jobId, 'AttemptFailed');
     const exited = (await bed.store.readStream(`job-${jobId}`)).find(
       (e) => e.type === 'RankExited',
