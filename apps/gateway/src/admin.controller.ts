@@ -13,7 +13,12 @@ import {
   Req,
 } from '@nestjs/common';
 import { z } from 'zod';
-import { readAlerts, type AlertView } from '@gantry/projections';
+import {
+  readAlerts,
+  readEstimateAccuracy,
+  type AlertView,
+  type EstimateAccuracy,
+} from '@gantry/projections';
 import { type FastifyRequest } from 'fastify';
 import {
   ErrorCodes,
@@ -58,6 +63,10 @@ export const AlertsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
+export const AccuracyQuerySchema = z.strictObject({
+  days: z.coerce.number().int().min(1).max(30).default(7),
+});
+
 /** Tenant administration: admission decides, the gateway only checks the admin token. */
 @Controller('v1/admin')
 export class AdminController {
@@ -66,6 +75,21 @@ export class AdminController {
     @Inject(CommandSender) private readonly commands: CommandSender,
     @Inject(GATEWAY_DEPENDENCIES) private readonly deps: GatewayDependencies,
   ) {}
+
+  /**
+   * How good the start estimates were (C7): each started job's first estimate against its actual
+   * start, over the last `days` (default 7).
+   */
+  @Get('estimates/accuracy')
+  async estimateAccuracy(
+    @Headers('authorization') authorization: string | undefined,
+    @Query() query: unknown,
+  ): Promise<EstimateAccuracy & { since: string }> {
+    this.auth.admin(authorization);
+    const { days } = parseInput(AccuracyQuerySchema, query, 'the query');
+    const since = new Date(Date.now() - days * 86_400_000);
+    return { since: since.toISOString(), ...(await readEstimateAccuracy(this.deps.pool, since)) };
+  }
 
   /** Alerts (H3): quota drift and budgets, newest first; open ones unless `open=false`. */
   @Get('alerts')

@@ -7,6 +7,7 @@ describe('the OpenAPI document', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths ?? {}).sort()).toEqual([
       '/v1/admin/alerts',
+      '/v1/admin/estimates/accuracy',
       '/v1/admin/nodes/{id}/clear',
       '/v1/admin/nodes/{id}/cordon',
       '/v1/admin/nodes/{id}/drain',

@@ -8,7 +8,7 @@ import {
   TenantQuotasSchema,
 } from '@gantry/contracts';
 import { NodeReasonBodySchema } from './admin-nodes.controller';
-import { AlertsQuerySchema } from './admin.controller';
+import { AccuracyQuerySchema, AlertsQuerySchema } from './admin.controller';
 import { NodePoolsQuerySchema, NodePoolsSchema } from './nodepools.schemas';
 import { UsageSchema } from './usage.schemas';
 import { PROBLEM_CONTENT_TYPE } from './problem';
@@ -389,6 +389,31 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
         ...adminErrors,
       },
     });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/admin/estimates/accuracy',
+    summary:
+      "How good start estimates were (admin): each started job's first estimate vs its start",
+    security,
+    request: { query: AccuracyQuerySchema },
+    responses: {
+      200: json(
+        z.object({
+          since: z.string(),
+          samples: z.number(),
+          absoluteErrorSeconds: z
+            .object({ p50: z.number(), p90: z.number(), max: z.number() })
+            .nullable(),
+          late: z.number(),
+          early: z.number(),
+          withinOneMinute: z.number(),
+        }),
+        'the accuracy of the first estimates',
+      ),
+      400: problem('invalid query'),
+      401: problem('not the admin token'),
+    },
+  });
   registry.registerPath({
     method: 'get',
     path: '/v1/admin/alerts',

@@ -392,6 +392,15 @@ describe('C7: estimated starts', () => {
       }, 'the actual start beside the estimate');
       expect(near(row.first.toISOString())).toBe(true);
       expect(row.started!.getTime()).toBeLessThan(expectedEnd);
+      // The report an admin reads: this job started before its first estimate (its blocker
+      // was cancelled early).
+      const accuracy = await admin.call<{ samples: number; early: number }>(
+        'GET',
+        '/v1/admin/estimates/accuracy',
+      );
+      expect(accuracy.status).toBe(200);
+      expect(accuracy.body.samples).toBeGreaterThanOrEqual(1);
+      expect(accuracy.body.early).toBeGreaterThanOrEqual(1);
     } finally {
       await client.end();
     }

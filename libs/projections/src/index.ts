@@ -72,9 +72,11 @@ export { readStagedFile, type StagedFileView } from './files/staged-files.read';
 export {
   CreateSchedulerEstimates1765100000100,
   pruneStartEstimates,
+  readEstimateAccuracy,
   readStartEstimate,
   recordActualStart,
   upsertStartEstimates,
+  type EstimateAccuracy,
   type StartEstimate,
 } from './nodes/scheduler-estimates';
 export {

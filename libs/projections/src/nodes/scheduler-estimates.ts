@@ -99,3 +99,63 @@ export const pruneStartEstimates = async (db: Queryable, before: Date): Promise<
     before.toISOString(),
   ]);
 };
+
+export interface EstimateAccuracy {
+  /** Started jobs that had an estimate, within the window. */
+  readonly samples: number;
+  /** |actual start - first estimate|, in seconds. */
+  readonly absoluteErrorSeconds: {
+    readonly p50: number;
+    readonly p90: number;
+    readonly max: number;
+  } | null;
+  /** Started later than first estimated (the estimate was optimistic). */
+  readonly late: number;
+  readonly early: number;
+  /** Started within a minute of the first estimate. */
+  readonly withinOneMinute: number;
+}
+
+/**
+ * How good the first estimates were (C7), over the jobs that started since `since`: the error of
+ * each job's first estimate against its actual start, the figure a tenant cares about when told
+ * "your job starts at ...".
+ */
+export const readEstimateAccuracy = async (
+  db: Queryable,
+  since: Date,
+): Promise<EstimateAccuracy> => {
+  const { rows } = await db.query<{
+    samples: string;
+    p50: number | null;
+    p90: number | null;
+    max: number | null;
+    late: string;
+    early: string;
+    close: string;
+  }>(
+    `WITH e AS (
+       SELECT extract(epoch FROM started_at - first_estimated_start_at) AS err
+         FROM scheduler_estimates
+        WHERE started_at IS NOT NULL AND first_estimated_start_at IS NOT NULL AND started_at >= $1)
+     SELECT count(*) AS samples,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(err)) AS p50,
+            percentile_cont(0.9) WITHIN GROUP (ORDER BY abs(err)) AS p90,
+            max(abs(err)) AS max,
+            count(*) FILTER (WHERE err > 0) AS late,
+            count(*) FILTER (WHERE err < 0) AS early,
+            count(*) FILTER (WHERE abs(err) <= 60) AS close
+       FROM e`,
+    [since],
+  );
+  const row = rows[0]!;
+  const samples = Number(row.samples);
+  return {
+    samples,
+    absoluteErrorSeconds:
+      samples === 0 ? null : { p50: Number(row.p50), p90: Number(row.p90), max: Number(row.max) },
+    late: Number(row.late),
+    early: Number(row.early),
+    withinOneMinute: Number(row.close),
+  };
+};
