@@ -105,6 +105,11 @@ export interface AgentOptions {
   /** How often a running rank's progress file is read; 500 ms unless set. */
   readonly progressPollMs?: number;
   readonly killGraceMs?: number;
+  /**
+   * A preempted rank's time between SIGTERM and SIGKILL (C6): its chance to write a checkpoint,
+   * which the job's next attempt resumes from (D7). The kill grace unless set.
+   */
+  readonly preemptGraceMs?: number;
   readonly commandTimeoutMs?: number;
   readonly runAs?: RunAs | 'auto';
 }
@@ -132,6 +137,14 @@ interface RankState extends LocalRank {
 }
 
 type CommandOutcome = 'ok' | 'refused';
+
+/**
+ * Whether a killed rank's reports are best effort. A preempted rank's are not: its grace period is
+ * there to save a checkpoint the next attempt resumes from (C6, D7), so its progress file is read
+ * until the process exits and its checkpoint is stored and reported like a running rank's.
+ */
+const stopsEarly = (state: { readonly killCause?: string }): boolean =>
+  state.killCause !== undefined && state.killCause !== 'preempted';
 
 /** What a rank left running by a dead agent reports: killed (SIGKILL), as it was. */
 const ORPHANED_EXIT_CODE = 137;
@@ -474,7 +487,11 @@ class NodeAgent implements Agent {
 
   private kill(state: RankState, cause: string): void {
     state.killCause ??= cause;
-    void state.handle?.kill(cause, this.options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+    const grace = this.options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    void state.handle?.kill(
+      state.killCause,
+      state.killCause === 'preempted' ? (this.options.preemptGraceMs ?? grace) : grace,
+    );
   }
 
   /** One rank from offer to reported exit. */
@@ -733,7 +750,7 @@ class NodeAgent implements Agent {
         }
         this.log('command-retry', fields);
         if (this.options.nc.isClosed()) return 'refused';
-        if (!opts.untilDone && state.killCause !== undefined) return 'ok';
+        if (!opts.untilDone && stopsEarly(state)) return 'ok';
         await sleep(backoffMs(attempt, this.random, 100, 5_000) + 20);
       }
     }
@@ -798,7 +815,7 @@ class NodeAgent implements Agent {
         });
       } catch (err) {
         const retryable = err instanceof OutputStoreError && err.retryable;
-        if (!retryable || this.clock() > giveUpAt || state.killCause !== undefined) throw err;
+        if (!retryable || this.clock() > giveUpAt || stopsEarly(state)) throw err;
         this.log('store-retry', { jobId: state.jobId, attempt, ...errorFields(err) });
         await this.pause(backoffMs(attempt, this.random, 500, 5_000) + 250);
       }
@@ -876,7 +893,7 @@ class NodeAgent implements Agent {
         }
       }
       await flushProgress(last);
-      if (last || state.killCause !== undefined) return;
+      if (last || stopsEarly(state)) return;
       await Promise.race([exited, sleep(this.options.progressPollMs ?? 500)]);
     }
   }

@@ -22,6 +22,7 @@ describe('readAgentConfig', () => {
       workRoot: '/tmp/gantry-agent/box-example-org',
       enrolToken: 'gantry-dev-enrol',
       keepWorkDirs: false,
+      preemptGraceMs: 10_000,
     });
   });
 
@@ -40,6 +41,7 @@ describe('readAgentConfig', () => {
         GANTRY_WORK_ROOT: '/var/lib/gantry',
         GANTRY_ENROL_TOKEN: 's3cret',
         GANTRY_KEEP_WORKDIRS: '1',
+        GANTRY_PREEMPT_GRACE_MS: '2500',
       },
       host,
     );
@@ -56,6 +58,7 @@ describe('readAgentConfig', () => {
       workRoot: '/var/lib/gantry',
       enrolToken: 's3cret',
       keepWorkDirs: true,
+      preemptGraceMs: 2_500,
     });
   });
 
@@ -66,6 +69,7 @@ describe('readAgentConfig', () => {
     ['a label without =', { GANTRY_LABELS: 'zone' }, 'GANTRY_LABELS'],
     ['a relative work root', { GANTRY_WORK_ROOT: 'work' }, 'GANTRY_WORK_ROOT'],
     ['a pool with a dot', { GANTRY_POOLS: 'cpu.big' }, 'GANTRY_POOLS'],
+    ['a grace period of zero', { GANTRY_PREEMPT_GRACE_MS: '0' }, 'GANTRY_PREEMPT_GRACE_MS'],
   ])('refuses %s, naming the variable', (_name, env, variable) => {
     expect(() => readAgentConfig(env, host)).toThrow(AgentConfigError);
     expect(() => readAgentConfig(env, host)).toThrow(variable);

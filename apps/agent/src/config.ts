@@ -17,6 +17,8 @@ export interface AgentConfig {
   readonly workRoot: string;
   readonly enrolToken: string;
   readonly keepWorkDirs: boolean;
+  /** How long a preempted rank has between SIGTERM and SIGKILL to write a checkpoint (C6, D7). */
+  readonly preemptGraceMs: number;
 }
 
 /** Facts about the host, injected so the defaults are testable. */
@@ -103,7 +105,11 @@ const EnvSchema = z.object({
     z.string().min(1).max(1_024).default('gantry-dev-enrol'),
   ),
   GANTRY_KEEP_WORKDIRS: z.preprocess(blankToUndefined, z.enum(['0', '1']).default('0')),
+  GANTRY_PREEMPT_GRACE_MS: optionalNumber(z.number().int().positive().max(3_600_000)),
 });
+
+/** Long enough for a training step to finish and a checkpoint to be written, short enough to matter. */
+export const DEFAULT_PREEMPT_GRACE_MS = 10_000;
 
 /** Thrown for a bad environment; main.ts prints it and exits non-zero. */
 export class AgentConfigError extends Error {}
@@ -134,5 +140,6 @@ export const readAgentConfig = (
     workRoot: e.GANTRY_WORK_ROOT ?? path.join(host.tmpdir, 'gantry-agent', nodeId),
     enrolToken: e.GANTRY_ENROL_TOKEN,
     keepWorkDirs: e.GANTRY_KEEP_WORKDIRS === '1',
+    preemptGraceMs: e.GANTRY_PREEMPT_GRACE_MS ?? DEFAULT_PREEMPT_GRACE_MS,
   };
 };

@@ -62,6 +62,7 @@ const main = async (): Promise<void> => {
     workRoot: config.workRoot,
     enrolToken: config.enrolToken,
     keepWorkDirs: config.keepWorkDirs,
+    preemptGraceMs: config.preemptGraceMs,
     inputResolver: natsInputResolver(nc, subjects, `agent:${config.nodeId}`),
     fileCreator: natsFileCreator(nc, subjects, `agent:${config.nodeId}`),
     log,

@@ -22,6 +22,11 @@ export interface SchedulerConfig {
    * fails: one lease at a time, whose attempt's outcome lifts the quarantine or extends it.
    */
   readonly quarantineProbeMs: number;
+  /**
+   * Pools where a job of a higher priority class may evict lower-priority running work when it
+   * cannot otherwise start (C6; GANTRY_PREEMPTION_POOLS, comma-separated). Default: none.
+   */
+  readonly preemptionPools: ReadonlySet<string>;
 }
 
 export const DEFAULT_ENROL_TOKEN = 'gantry-dev-enrol';
@@ -51,5 +56,11 @@ export const readSchedulerConfig = (env: NodeJS.ProcessEnv = process.env): Sched
     consumerName: env['GANTRY_SCHEDULER_CONSUMER'] || 'scheduler',
     seed: positiveInt(env, 'GANTRY_SCHEDULER_SEED', 1),
     quarantineProbeMs: positiveInt(env, 'GANTRY_QUARANTINE_PROBE_MS', 300_000),
+    preemptionPools: new Set(
+      (env['GANTRY_PREEMPTION_POOLS'] ?? '')
+        .split(',')
+        .map((pool) => pool.trim())
+        .filter((pool) => pool !== ''),
+    ),
   };
 };

@@ -110,4 +110,50 @@ describe('foldJobEvent', () => {
       reason: 'cancelled',
     });
   });
+
+  it('kills a preempted attempt with the preemption grace, stops offering it, then requeues it at once', () => {
+    const requested = fold([
+      event('JobSubmitted', { spec, idempotencyKey: null }),
+      event('JobQueued', { queuedAt: at }),
+      leased(1),
+      event('AttemptPreemptionRequested', {
+        attempt: 1,
+        leaseEpoch: 1,
+        preemptedBy: 'j9',
+        reason: 'preempted by job j9',
+        requestedAt: at,
+      }),
+    ]);
+    expect(requested.effects).toContainEqual({
+      kind: 'kill',
+      nodeIds: ['n1', 'n2'],
+      leaseEpoch: 1,
+      reason: 'preempted',
+    });
+    // Its nodes are still held while the ranks stop.
+    expect(requested.view).toMatchObject({ phase: 'leased', preemptRequested: true });
+    expect(requested.view!.lease).not.toBeNull();
+
+    const { view, effects } = foldJobEvent(
+      requested.view,
+      event('AttemptPreempted', {
+        attempt: 1,
+        leaseEpoch: 1,
+        preemptedBy: 'j9',
+        reason: 'preempted by job j9',
+        exitCodes: [143, 143],
+        preemptedAt: '2026-11-23T12:00:09.000Z',
+      }),
+    );
+    expect(view).toMatchObject({
+      phase: 'queued',
+      lease: null,
+      notBefore: null,
+      preemptRequested: false,
+      attempt: 1,
+      leaseEpoch: 1,
+      queuedAt: Date.parse('2026-11-23T12:00:09.000Z'),
+    });
+    expect(effects).toContainEqual({ kind: 'changed' });
+  });
 });

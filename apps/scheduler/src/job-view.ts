@@ -37,6 +37,8 @@ export interface JobView {
   readonly notBefore: number | null;
   readonly lease: LiveLease | null;
   readonly cancelRequested: boolean;
+  /** The live attempt is being preempted (C6): its ranks are stopping, its nodes not free yet. */
+  readonly preemptRequested: boolean;
 }
 
 export type JobEffect =
@@ -86,6 +88,7 @@ export const foldJobEvent = (view: JobView | undefined, event: JobEnvelope): Fol
         notBefore: null,
         lease: null,
         cancelRequested: false,
+        preemptRequested: false,
       },
       effects: [],
     };
@@ -121,6 +124,7 @@ export const foldJobEvent = (view: JobView | undefined, event: JobEnvelope): Fol
           attempt: event.data.attempt,
           leaseEpoch: Math.max(view.leaseEpoch, event.data.leaseEpoch),
           notBefore: null,
+          preemptRequested: false,
           lease: known
             ? view.lease
             : {
@@ -168,6 +172,25 @@ export const foldJobEvent = (view: JobView | undefined, event: JobEnvelope): Fol
       return {
         view: { ...next, cancelRequested: true },
         effects: kill(view.lease, 'cancelled'),
+      };
+    case 'AttemptPreemptionRequested':
+      return {
+        view: { ...next, preemptRequested: true },
+        effects: kill(view.lease, 'preempted'),
+      };
+    // Back in the queue at once (no backoff): the freed nodes are worth a pass.
+    case 'AttemptPreempted':
+      return {
+        view: {
+          ...next,
+          phase: 'queued',
+          lease: null,
+          preemptRequested: false,
+          attempt: event.data.attempt,
+          queuedAt: ms(event.data.preemptedAt),
+          notBefore: null,
+        },
+        effects: [...kill(view.lease, 'preempted'), changed],
       };
     case 'JobSucceeded':
     case 'JobFailed':

@@ -45,6 +45,7 @@ const queuedJob = (
   notBefore: null,
   lease: null,
   cancelRequested: false,
+  preemptRequested: false,
   ...overrides,
 });
 

@@ -199,6 +199,16 @@ export class JobEventsController {
     return this.engine.onJobEvent(event);
   }
 
+  @OnEvent('AttemptPreemptionRequested')
+  attemptPreemptionRequested(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onJobEvent(event);
+  }
+
+  @OnEvent('AttemptPreempted')
+  attemptPreempted(@Payload() event: EventEnvelope): Promise<void> {
+    return this.engine.onJobEvent(event);
+  }
+
   @OnEvent('JobCancelled')
   jobCancelled(@Payload() event: EventEnvelope): Promise<void> {
     return this.engine.onJobEvent(event);

@@ -64,6 +64,7 @@ import {
   type Explanation,
   type PassResult,
   type Resources,
+  type SnapshotInput,
 } from '@gantry/scheduling';
 import { type SchedulerConfig } from './config';
 import {
@@ -84,6 +85,7 @@ import {
   type PlacementState,
 } from './placement-input';
 import { isNodeTokenValid, nodeTokenFor, secretsEqual } from './node-token';
+import { choosePreemptions } from './preemption-choice';
 
 export type SchedulerLog = (event: string, fields?: Readonly<Record<string, unknown>>) => void;
 
@@ -191,6 +193,14 @@ export class SchedulerEngine {
   /** Per job, the node of the first rank that failed in its current attempt: the one to blame. */
   private readonly firstFailure = new Map<string, { attempt: number; nodeId: string }>();
   private readonly drainsInFlight = new Set<string>();
+  /**
+   * Evictions under way (C6), by preemptor: its pool and each victim's lease epoch. Until every
+   * victim's lease has ended (or the preemptor left the queue) its pool gets no new plan.
+   */
+  private readonly preempting = new Map<
+    string,
+    { readonly pool: string; readonly victims: Map<string, number> }
+  >();
   private leaderRequests: Subscription[] = [];
   private lastEstimateAt = 0;
   private lastEstimatePruneAt = 0;
@@ -240,8 +250,14 @@ export class SchedulerEngine {
       return standing.cordoned ? 'cordoned' : null;
     };
     const waiting = this.explanations.get(jobId);
-    if (waiting && waiting.tenant === tenant)
-      return explanationView(waiting, this.lastPassAt, standingOf);
+    if (waiting && waiting.tenant === tenant) {
+      const view = explanationView(waiting, this.lastPassAt, standingOf);
+      // C6: a job whose victims are being evicted says so; it starts once their ranks have stopped.
+      const victims = [...(this.preempting.get(jobId)?.victims.keys() ?? [])];
+      return victims.length === 0
+        ? view
+        : { ...view, why: `${view.why}; preempting job(s) ${victims.join(', ')} to free nodes` };
+    }
     const placed = this.placed.get(jobId);
     const waitsAgain = this.queued.has(jobId) && !this.inFlight.has(jobId);
     if (placed && placed.explanation.tenant === tenant && !waitsAgain)
@@ -799,8 +815,8 @@ export class SchedulerEngine {
     const offers: LeaseOffer[] = [];
     for (const jobId of this.leased) {
       const job = this.jobs.get(jobId);
-      // A cancelled job's processes are being killed: listing it would start them again.
-      if (!job?.lease || job.cancelRequested) continue;
+      // A cancelled or preempted job's processes are being killed: listing it would start them again.
+      if (!job?.lease || job.cancelRequested || job.preemptRequested) continue;
       const rank = job.lease.nodes.find((n) => n.nodeId === nodeId);
       if (rank) {
         const offer = this.offerOf(job, rank.rank);
@@ -1042,6 +1058,64 @@ export class SchedulerEngine {
       const why = placedWhy.get(decision.jobId);
       if (why) this.placed.remember(why, now);
       this.lease(decision, now);
+    }
+    this.preempt(input, pass);
+  }
+
+  /** C6: asks the controller to evict the victims of the pass's preemption plans. */
+  private preempt(snapshot: SnapshotInput, pass: PassResult): void {
+    const pools = this.options.config.preemptionPools;
+    if (pools.size === 0) return;
+    for (const [preemptor, eviction] of this.preempting) {
+      for (const [victim, epoch] of eviction.victims) {
+        if (this.jobs.get(victim)?.lease?.epoch !== epoch) eviction.victims.delete(victim);
+      }
+      if (eviction.victims.size === 0 || !this.queued.has(preemptor))
+        this.preempting.delete(preemptor);
+    }
+    const plans = choosePreemptions({
+      snapshot,
+      pass,
+      jobs: this.jobs,
+      pools,
+      busyPools: new Set([...this.preempting.values()].map((e) => e.pool)),
+    });
+    for (const plan of plans) {
+      const preemptor = this.jobs.get(plan.jobId);
+      if (!preemptor?.spec) continue;
+      const victims = new Map<string, number>();
+      for (const victimId of plan.victims) {
+        const lease = this.jobs.get(victimId)?.lease;
+        if (lease) victims.set(victimId, lease.epoch);
+      }
+      this.preempting.set(plan.jobId, { pool: preemptor.spec.pool, victims });
+      this.options.log('preemption_planned', {
+        jobId: plan.jobId,
+        pool: preemptor.spec.pool,
+        victims: plan.victims,
+        nodes: plan.nodes,
+      });
+      for (const [victimId, leaseEpoch] of victims) {
+        const victim = this.jobs.get(victimId);
+        if (!victim) continue;
+        const sent = this.command('preempt', 'PreemptAttempt', victim.tenant, {
+          jobId: victimId,
+          leaseEpoch,
+          preemptedBy: plan.jobId,
+          reason: `preempted by job ${plan.jobId} (priority ${String(preemptor.spec.priority)}) in pool ${preemptor.spec.pool}`,
+        }).catch((err: unknown) => {
+          // The attempt ended on its own, or the request is lost: nothing of it is being evicted.
+          this.preempting.get(plan.jobId)?.victims.delete(victimId);
+          this.options.log('preempt_failed', {
+            jobId: victimId,
+            leaseEpoch,
+            code: isGantryError(err) ? err.code : undefined,
+            error: describe(err),
+          });
+          this.schedulePass();
+        });
+        this.track(sent);
+      }
     }
   }
 

@@ -53,6 +53,7 @@ const config = {
   tickMs: 200,
   // Long: a failed probe must not be retried within a test.
   quarantineProbeMs: 120_000,
+  preemptionPools: new Set<string>(),
 };
 
 beforeAll(async () => {

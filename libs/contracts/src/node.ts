@@ -116,7 +116,14 @@ export const NodeLeaseSetSchema = z.strictObject({
 });
 export type NodeLeaseSet = z.output<typeof NodeLeaseSetSchema>;
 
-export const KillReasonSchema = z.enum(['cancelled', 'lease-lost', 'gang-failed', 'node-lost']);
+/** `preempted`: the agent gives the ranks a longer grace period, to write a checkpoint (C6, D7). */
+export const KillReasonSchema = z.enum([
+  'cancelled',
+  'lease-lost',
+  'gang-failed',
+  'node-lost',
+  'preempted',
+]);
 export const KillAttemptSchema = z.strictObject({
   tenant: TenantIdSchema,
   jobId: SubjectTokenSchema,

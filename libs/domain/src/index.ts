@@ -102,9 +102,4 @@ export {
   type AlertDecision,
   type AlertState,
 } from './alert/alert.aggregate';
-export {
-  DEFAULT_TENANT_RETRY_RATE,
-  afterRetry,
-  retrySlot,
-  type RetryRate,
-} from './job/retry-rate';
+export { DEFAULT_TENANT_RETRY_RATE, afterRetry, retrySlot, type RetryRate } from './job/retry-rate';

@@ -237,6 +237,31 @@ export class JobHistoryBuilder {
     });
   }
 
+  /** C6: the attempt's ranks were stopped for `by` and the job went straight back to the queue. */
+  preempted(by = 'j-urgent', reason = 'preempted by job j-urgent'): this {
+    this.push({
+      type: 'AttemptPreemptionRequested',
+      data: {
+        jobId: this.jobId,
+        ...this.lease(),
+        preemptedBy: by,
+        reason,
+        requestedAt: this.tick(),
+      },
+    });
+    return this.push({
+      type: 'AttemptPreempted',
+      data: {
+        jobId: this.jobId,
+        ...this.lease(),
+        preemptedBy: by,
+        reason,
+        exitCodes: this.nodes.map(() => 143),
+        preemptedAt: this.tick(),
+      },
+    });
+  }
+
   failed(): this {
     return this.push({
       type: 'JobFailed',
@@ -349,5 +374,9 @@ export const commandsFor = (jobId = 'j-1') => ({
   cancel: (reason = 'no longer needed'): JobCommand => ({
     type: 'CancelJob',
     data: { jobId, reason, requestedBy: 'key:acme-1' },
+  }),
+  preempt: (leaseEpoch: number, preemptedBy = 'j-urgent'): JobCommand => ({
+    type: 'PreemptAttempt',
+    data: { jobId, leaseEpoch, preemptedBy, reason: `preempted by job ${preemptedBy}` },
   }),
 });

@@ -29,6 +29,8 @@ const WORKER_SIDE = new Set([
   'OutputsCommitted',
   'JobProgressed',
   'JobCheckpointed',
+  'AttemptPreemptionRequested',
+  'AttemptPreempted',
 ]);
 
 /** The job-level facts that end an attempt, and with it its lease. */
@@ -38,6 +40,7 @@ const LEASE_ENDS = new Set([
   'JobFailed',
   'JobDeadLettered',
   'JobCancelled',
+  'AttemptPreempted',
 ]);
 
 export interface JobVerdict {

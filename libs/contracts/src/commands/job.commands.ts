@@ -152,6 +152,20 @@ export const ExpireLease = defineMessage(
   1,
   z.strictObject({ jobId: JobIdField, leaseEpoch: LeaseEpochField, retryJitter: RetryJitter }),
 );
+/**
+ * The scheduler frees an attempt's nodes for a job of a higher priority class (C6). Fenced like a
+ * worker report: a preemption decided against an attempt that has since ended changes nothing.
+ */
+export const PreemptAttempt = defineMessage(
+  'PreemptAttempt',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    leaseEpoch: LeaseEpochField,
+    preemptedBy: JobIdField,
+    reason: z.string().min(1).max(2_000),
+  }),
+);
 /** `requestedBy` is optional on the wire for v1 senders; handlers fill it from the actor. */
 export const CancelJob = defineMessage(
   'CancelJob',
@@ -180,6 +194,7 @@ export const jobCommandDefinitions = [
   ReportNodeLost,
   ExpireLease,
   CancelJob,
+  PreemptAttempt,
 ] as const;
 
 /** The union of job commands, derived from the definitions: `{ type, data }`, readonly data. */

@@ -285,6 +285,41 @@ export const JobDeadLetteredData = z.strictObject({
 });
 export const JobDeadLettered = defineMessage('JobDeadLettered', 1, JobDeadLetteredData);
 
+/**
+ * Preemption (C6), the intent: a job of a higher priority class needs the attempt's nodes. The
+ * lease stays live while the agents signal the ranks and wait out the grace period, so a
+ * checkpoint written in that time is still recorded under the attempt's epoch (D7).
+ */
+export const AttemptPreemptionRequestedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  /** The job the nodes are freed for. */
+  preemptedBy: JobId,
+  reason: Reason,
+  requestedAt: Timestamp,
+});
+export const AttemptPreemptionRequested = defineMessage(
+  'AttemptPreemptionRequested',
+  1,
+  AttemptPreemptionRequestedData,
+);
+
+/**
+ * Preemption, the fact: every rank of the attempt has stopped (or the lease ended) and the job is
+ * back in the queue at once, with no backoff. Not a failure: it spends none of the retry budget.
+ */
+export const AttemptPreemptedData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  preemptedBy: JobId,
+  reason: Reason,
+  exitCodes: ExitCodesSchema,
+  preemptedAt: Timestamp,
+});
+export const AttemptPreempted = defineMessage('AttemptPreempted', 1, AttemptPreemptedData);
+
 /** The intent: processes may still run; agents must kill them and report each rank's exit. */
 export const JobCancelRequestedData = z.strictObject({
   jobId: JobId,
@@ -326,6 +361,8 @@ export const jobEventDefinitions = [
   JobDeadLettered,
   JobCancelRequested,
   JobCancelled,
+  AttemptPreemptionRequested,
+  AttemptPreempted,
 ] as const;
 
 /** The union of job events, derived from the definitions so the two cannot drift apart. */

@@ -72,4 +72,28 @@ describe('recorded job histories replay through evolve', () => {
       failures: [{ attempt: 1, reason: 'attempt 1: node node-b (rank 1) was lost' }],
     });
   });
+
+  it('the preempted job went back to the queue without a failure and resumed from its checkpoint', () => {
+    const { final, path } = replay('job-preempted-resumed-succeeded.json');
+
+    expect(path).toEqual([
+      'NONE',
+      'PENDING',
+      'ADMITTED',
+      'QUEUED',
+      'LEASED',
+      'RUNNING',
+      'QUEUED',
+      'LEASED',
+      'RUNNING',
+      'SUCCEEDED',
+    ]);
+    expect(final).toMatchObject({
+      attempt: 2,
+      preemptions: 1,
+      preemptRequest: null,
+      failures: [],
+      checkpoint: { name: 'state.ckpt', attempt: 1 },
+    });
+  });
 });

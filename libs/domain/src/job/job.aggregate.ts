@@ -26,6 +26,7 @@ import {
  *   LEASED | STAGING | RUNNING --JobRetryScheduled--> QUEUED       (attempt failed, budget left)
  *   LEASED | STAGING | RUNNING --JobFailed----------> FAILED       (a non-retryable exit code)
  *   LEASED | STAGING | RUNNING --JobDeadLettered----> DEAD_LETTER  (the retry budget is spent)
+ *   LEASED | STAGING | RUNNING --AttemptPreempted---> QUEUED       (C6: evicted, budget untouched)
  *   every state that is not terminal --JobCancelled--> CANCELLED
  *
  * SUCCEEDED, FAILED, CANCELLED, DEAD_LETTER and REJECTED are terminal: nothing leaves them.
@@ -34,6 +35,10 @@ import {
  * than the job: RankExited, AttemptFailed and LeaseExpired (each followed, in the same decision,
  * by the job-level fact that moves the state), and JobCancelRequested, the intent that waits for
  * every rank of a live lease to report before JobCancelled, the fact, can be recorded.
+ * AttemptPreemptionRequested is the same kind of intent for preemption (C6): the lease stays live
+ * through the ranks' grace period, and AttemptPreempted, the fact, requeues the job once they have
+ * all stopped. A preempted attempt is not a failure: `attempt` grows with every lease, and the
+ * retry budget counts `attempt - preemptions`, the attempts that were allowed to finish.
  *
  * Three more are worker-side facts of a running attempt, legal only in RUNNING and only under its
  * live epoch: JobProgressed and JobCheckpointed (D7), and OutputsCommitted (D4), which is only
@@ -115,6 +120,7 @@ const STATE_AFTER: Readonly<Partial<Record<string, JobLifecycleState>>> = {
   JobFailed: 'FAILED',
   JobDeadLettered: 'DEAD_LETTER',
   JobCancelled: 'CANCELLED',
+  AttemptPreempted: 'QUEUED',
 };
 
 /**
@@ -139,6 +145,7 @@ const STATE_OF_ATTEMPT_FACT: Readonly<Partial<Record<string, readonly JobLifecyc
   JobProgressed: ['RUNNING'],
   JobCheckpointed: ['RUNNING'],
   OutputsCommitted: ['RUNNING'],
+  AttemptPreemptionRequested: ['LEASED', 'STAGING', 'RUNNING'],
 };
 
 /** Whether an event that leaves the state where it is may be recorded in `state`. */
@@ -168,6 +175,12 @@ export interface CancelRequest {
   readonly requestedAt: string;
 }
 
+export interface PreemptRequest {
+  readonly preemptedBy: string;
+  readonly reason: string;
+  readonly requestedAt: string;
+}
+
 export interface SubmittedJob extends JobIdentity {
   readonly state: JobLifecycleState;
   readonly spec: JobSpec;
@@ -192,6 +205,10 @@ export interface SubmittedJob extends JobIdentity {
   /** A retry's backoff: no lease before this time. */
   readonly notBefore: string | null;
   readonly cancelRequest: CancelRequest | null;
+  /** The live attempt is being preempted (C6): its ranks are stopping. */
+  readonly preemptRequest: PreemptRequest | null;
+  /** Attempts ended by preemption: leased, but not charged to the retry budget. */
+  readonly preemptions: number;
   /** Every failed attempt's reason, in order: what a dead letter reports (D6). */
   readonly failures: readonly AttemptFailure[];
   /** The current attempt's outputs, verified as its ranks exit, not the job's until it succeeds. */
@@ -246,6 +263,8 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
       heldFrom: null,
       notBefore: null,
       cancelRequest: null,
+      preemptRequest: null,
+      preemptions: 0,
       failures: [],
       pendingOutputs: [],
       outputs: [],
@@ -298,6 +317,7 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
         nodes,
         exitCodes: nodes.map(() => null),
         notBefore: null,
+        preemptRequest: null,
         pendingOutputs: [],
         progress: null,
       };
@@ -321,6 +341,9 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
     case 'JobCheckpointed':
       return { ...job, checkpoint: { ...event.data.checkpoint, attempt: event.data.attempt } };
     case 'LeaseExpired': {
+      // A lease that lapses while a preemption stops the ranks ends a preempted attempt, not a
+      // failed one: AttemptPreempted follows in the same decision.
+      if (job.preemptRequest) return endLease(job);
       const reason = `attempt ${event.data.attempt}: lease ${event.data.leaseEpoch} expired`;
       return {
         ...endLease(job),
@@ -380,6 +403,26 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
         state: 'CANCELLED',
         reason: event.data.reason,
         finishedAt: event.data.cancelledAt ?? null,
+      };
+    case 'AttemptPreemptionRequested':
+      return {
+        ...job,
+        preemptRequest: {
+          preemptedBy: event.data.preemptedBy,
+          reason: event.data.reason,
+          requestedAt: event.data.requestedAt,
+        },
+      };
+    case 'AttemptPreempted':
+      return {
+        ...endLease(job),
+        state: 'QUEUED',
+        nodes: [],
+        exitCodes: event.data.exitCodes,
+        notBefore: null,
+        queuedAt: event.data.preemptedAt,
+        preemptRequest: null,
+        preemptions: job.preemptions + 1,
       };
     default: {
       const unhandled: never = event;

@@ -397,12 +397,7 @@ const reportExit = (
     }
     verifyStored(job, data.outputs, facts, 'output');
   }
-  if (
-    data.exitCode === 0 &&
-    job.state !== 'RUNNING' &&
-    !job.cancelRequest &&
-    !job.preemptRequest
-  ) {
+  if (data.exitCode === 0 && job.state !== 'RUNNING' && !job.cancelRequest && !job.preemptRequest) {
     // A clean exit of a process the job never saw start: the start report is still on its way.
     throw new GantryError(
       ErrorCodes.ILLEGAL_TRANSITION,
@@ -431,9 +426,11 @@ const reportExit = (
 
   if (job.cancelRequest) return everyRankReported ? [exited, cancelled(job, at)] : [exited];
   // C6: ranks stopped by a preemption exit as they may (a signal, a clean exit after saving a
-  // checkpoint); none of it is a failure. Only a gang that finished cleanly anyway succeeds.
-  const allClean = everyRankReported && exitCodes.every((code) => code === 0);
-  if (job.preemptRequest && !allClean)
+  // checkpoint); none of it is a failure. Only a started gang that finished cleanly anyway
+  // succeeds: a clean exit before JobStarted was never the attempt's work.
+  const finished =
+    job.state === 'RUNNING' && everyRankReported && exitCodes.every((code) => code === 0);
+  if (job.preemptRequest && !finished)
     return everyRankReported ? [exited, preempted(job, exitCodes, at)] : [exited];
 
   if (data.exitCode === 0) {
@@ -596,8 +593,7 @@ const retryOrDeadLetter = (
     };
   }
   // The job's own backoff, or later when its tenant's retries are being spread out (D3).
-  const backoffEnd =
-    now.getTime() + Math.round(backoffSeconds(policy, charged, jitter) * 1_000);
+  const backoffEnd = now.getTime() + Math.round(backoffSeconds(policy, charged, jitter) * 1_000);
   const notBefore = Math.max(backoffEnd, facts.retryNotBefore?.getTime() ?? 0);
   return {
     type: 'JobRetryScheduled',

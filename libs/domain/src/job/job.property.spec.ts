@@ -31,7 +31,8 @@ type Kind =
   | 'exit'
   | 'nodeLost'
   | 'expire'
-  | 'cancel';
+  | 'cancel'
+  | 'preempt';
 
 /** Weighted towards progress, so that runs get past admission and into the attempt's corners. */
 const KINDS: readonly Kind[] = [
@@ -58,6 +59,7 @@ const KINDS: readonly Kind[] = [
     'nodeLost',
     'expire',
     'cancel',
+    'preempt',
   ] as const),
 ];
 
@@ -112,6 +114,8 @@ const commandFor = (s: Step, state: JobState, nodes: number, now: number): JobCo
       return c.expire(Math.max(1, epoch), s.jitter);
     case 'cancel':
       return c.cancel();
+    case 'preempt':
+      return c.preempt(Math.max(1, epoch));
     default: {
       const unknownKind: never = s.kind;
       throw new Error(`no command for ${String(unknownKind)}`);
@@ -175,7 +179,8 @@ const checkDecisions = (parameters: fc.Parameters<[number, number, Step[]]>): Se
           accepted.push(...events);
           if (state.state !== 'NONE') {
             expect(state.leaseActive).toBe(holdsLease(state.state));
-            expect(state.attempt).toBeLessThanOrEqual(maxAttempts);
+            // Preempted attempts are not charged to the retry budget (C6).
+            expect(state.attempt - state.preemptions).toBeLessThanOrEqual(maxAttempts);
           }
         }
         expect(foldJob(identity, accepted)).toEqual(state);

@@ -299,6 +299,35 @@ describe('projectJobSummary over the lifecycle', () => {
       },
       set: { state: 'CANCELLED', reason: 'r', finished_at: T(9) },
     },
+    {
+      name: 'asked to preempt (the state stays while the ranks stop)',
+      event: {
+        type: 'AttemptPreemptionRequested',
+        data: { ...lease, preemptedBy: 'j9', reason: 'preempted by job j9', requestedAt: T(9) },
+      },
+      set: {},
+    },
+    {
+      name: 'preempted: back in the queue at once, with no backoff',
+      event: {
+        type: 'AttemptPreempted',
+        data: {
+          ...lease,
+          preemptedBy: 'j9',
+          reason: 'preempted by job j9',
+          exitCodes: [143, 143],
+          preemptedAt: T(9),
+        },
+      },
+      set: {
+        state: 'QUEUED',
+        assigned_nodes: '[]',
+        exit_codes: '[143,143]',
+        not_before: null,
+        queued_at: T(9),
+        reason: 'attempt 2: preempted by job j9',
+      },
+    },
   ];
 
   it.each(cases)('$name', ({ event, set }) => {

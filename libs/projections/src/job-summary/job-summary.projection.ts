@@ -204,6 +204,18 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
       });
     case 'JobCancelRequested':
       return update({ cancel_requested: true });
+    // The ranks are stopping: the job is still where it was until they have (C6).
+    case 'AttemptPreemptionRequested':
+      return update({});
+    case 'AttemptPreempted':
+      return update({
+        state: state('QUEUED'),
+        assigned_nodes: json([]),
+        exit_codes: json(event.data.exitCodes),
+        not_before: null,
+        queued_at: event.data.preemptedAt,
+        reason: `attempt ${event.data.attempt}: ${event.data.reason}`,
+      });
     case 'JobCancelled':
       return update({
         state: state('CANCELLED'),
