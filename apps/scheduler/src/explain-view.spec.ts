@@ -15,7 +15,7 @@ const anExplanation = (jobId: string, overrides: Partial<Explanation> = {}): Exp
   candidates: [
     {
       nodeId: 'n1',
-      terms: { fit: 0.5, load: 1, health: 1, locality: 0, affinity: 0 },
+      terms: { fit: 0.5, load: 1, health: 1, locality: 0, affinity: 0, cost: 0.5 },
       total: 2,
       tieBreak: 7,
     },

@@ -1,6 +1,7 @@
 import { schedulePass } from '@gantry/scheduling';
 import { type JobView } from './job-view';
 import {
+  costFactorOf,
   placementSnapshot,
   runningAllocations,
   waitingExplanations,
@@ -219,5 +220,15 @@ describe('placementSnapshot: the mapping', () => {
     expect(pass.decisions.map((d) => d.jobId)).toEqual(['j0']);
     expect([...waitingExplanations(pass, 10).keys()].sort()).toEqual(['j1', 'j2']);
     expect(waitingExplanations(pass, 1).size).toBe(1);
+  });
+});
+
+describe('the cost-factor label (C5)', () => {
+  it('reads a non-negative number, and takes anything else as list price', () => {
+    expect(costFactorOf({ 'cost-factor': '0.3' })).toBe(0.3);
+    expect(costFactorOf({ 'cost-factor': '0' })).toBe(0);
+    expect(costFactorOf({})).toBe(1);
+    expect(costFactorOf({ 'cost-factor': 'cheap' })).toBe(1);
+    expect(costFactorOf({ 'cost-factor': '-2' })).toBe(1);
   });
 });

@@ -125,6 +125,19 @@ const frontFirst = (a: CoreJob, b: CoreJob): number =>
   a.enqueuedAt - b.enqueuedAt ||
   (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
 
+/**
+ * The node's `cost-factor` label (C5's cost term): what an hour there costs relative to its
+ * pool's list price, set by the operator on the agent (GANTRY_LABELS). Anything that is not a
+ * non-negative number is list price.
+ */
+export const COST_FACTOR_LABEL = 'cost-factor';
+export const costFactorOf = (labels: Readonly<Record<string, string>>): number => {
+  const value = Number(labels[COST_FACTOR_LABEL]);
+  return labels[COST_FACTOR_LABEL] !== undefined && Number.isFinite(value) && value >= 0
+    ? value
+    : 1;
+};
+
 export const placementSnapshot = (
   state: PlacementState,
   options: SnapshotOptions,
@@ -141,6 +154,7 @@ export const placementSnapshot = (
     lost: node.status === 'lost',
     cordoned: node.cordoned ?? false,
     quarantined: node.quarantined ?? false,
+    costFactor: costFactorOf(node.labels),
   }));
   const jobs: CoreJob[] = [];
   for (const jobId of state.queued) {

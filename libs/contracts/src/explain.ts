@@ -10,7 +10,7 @@ import { SubjectTokenSchema } from './ids';
  */
 const Timestamp = z.iso.datetime({ offset: true });
 
-export const SCORE_TERMS = ['fit', 'load', 'health', 'locality', 'affinity'] as const;
+export const SCORE_TERMS = ['fit', 'load', 'health', 'locality', 'affinity', 'cost'] as const;
 
 export const ScoreTermsSchema = z.strictObject({
   fit: z.number(),
@@ -18,6 +18,7 @@ export const ScoreTermsSchema = z.strictObject({
   health: z.number(),
   locality: z.number(),
   affinity: z.number(),
+  cost: z.number(),
 });
 export type ScoreTerms = z.output<typeof ScoreTermsSchema>;
 

@@ -38,6 +38,8 @@ const scenario = (seed: number, nodeCount = 12, jobCount = 40): SnapshotInput =>
         labels: { zone: i % 2 === 0 ? 'a' : 'b' },
         capacity: res(8, 16_384, i % 3 === 0 ? 2 : 0),
         health: 0.5 + random() / 2,
+        // Some cheaper capacity, so the cost term is in every explanation the tests check.
+        costFactor: i % 4 === 0 ? 0.3 : 1,
         heldInputs: random() < 0.3 ? ['file-1'] : [],
         cordoned: random() < 0.05,
       }),
@@ -139,6 +141,25 @@ describe('schedulePass: determinism', () => {
       picks.add(pass.decisions[0]!.nodes[0]!.nodeId);
     }
     expect(picks.size).toBeGreaterThan(1);
+  });
+});
+
+describe('schedulePass: the cost term (C5)', () => {
+  it('prefers the cheaper of two otherwise equal nodes, and says so by term', () => {
+    const nodes = [node('list', { costFactor: 1 }), node('spot', { costFactor: 0.3 })];
+    const pass = schedulePass({
+      nodes,
+      jobs: [job('j1')],
+      running: [],
+      now: T0,
+      config,
+      options: { explain: 'all' },
+    });
+    expect(pass.decisions[0]!.nodes.map((n) => n.nodeId)).toEqual(['spot']);
+    const [spot, list] = pass.explanations[0]!.candidates;
+    expect(spot!.terms.cost).toBeCloseTo(1 / 1.3, 9);
+    expect(list!.terms.cost).toBe(0.5);
+    expect(spot!.total - list!.total).toBeCloseTo(1 / 1.3 - 0.5, 9);
   });
 });
 

@@ -56,7 +56,8 @@ import {
  * free resources, reservation), is a weighted sum of terms, weights by default
  *   fit 1 (pack: the node's dominant use after placing; spread: 1 minus it),
  *   load 0.5 (1 - reported load, or the cpu share in use), health 1 (node health 0..1),
- *   locality 2 (the share of the job's inputs the node holds: F6), affinity 1 (learned, -1..1).
+ *   locality 2 (the share of the job's inputs the node holds: F6), affinity 1 (learned, -1..1),
+ *   cost 1 (1 / (1 + the node's cost factor): 0.5 at list price, more for cheaper nodes).
  * Equal totals are broken by a seeded hash of (seed, job, node), then node id.
  *
  * State is incremental so a service can keep one core and feed it events: upsertNode (what a
@@ -180,6 +181,7 @@ export const DEFAULT_WEIGHTS: ScoreWeights = {
   health: 1,
   locality: 2,
   affinity: 1,
+  cost: 1,
 };
 
 const EPSILON = 1e-9;
@@ -221,6 +223,10 @@ const shapeKey = (job: CoreJob): string =>
       : ''
   }`;
 
+/** Cheaper is better, on an absolute scale so a node's term needs no other node to compute. */
+export const costTerm = (costFactor: number | undefined): number =>
+  1 / (1 + Math.max(0, costFactor ?? 1));
+
 /** Ranks candidates: total desc, seeded tie-break desc, node id asc. */
 export const compareCandidates = (a: CandidateScore, b: CandidateScore): number =>
   b.total - a.total || b.tieBreak - a.tieBreak || compareStrings(a.nodeId, b.nodeId);
@@ -231,7 +237,8 @@ export const totalScore = (terms: Terms, weights: ScoreWeights): number =>
   weights.load * terms.load +
   weights.health * terms.health +
   weights.locality * terms.locality +
-  weights.affinity * terms.affinity;
+  weights.affinity * terms.affinity +
+  weights.cost * terms.cost;
 
 export class PlacementCore {
   private readonly nodes = new Map<string, NodeState>();
@@ -905,6 +912,7 @@ export class PlacementCore {
       health: Math.min(1, Math.max(0, state.node.health ?? 1)),
       locality: inputs.length === 0 ? 0 : heldCount / inputs.length,
       affinity: affinityFor(this.affinity, state.node.nodeId, job.labels ?? [], now),
+      cost: costTerm(state.node.costFactor),
     };
     return {
       nodeId: state.node.nodeId,

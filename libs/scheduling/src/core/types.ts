@@ -18,6 +18,11 @@ export interface CoreNode {
   readonly load?: number;
   /** Input refs (`file-...`) already on the node's disk (F6). */
   readonly heldInputs?: readonly string[];
+  /**
+   * What an hour on this node costs relative to its pool's list price (C5's cost term): 1 by
+   * default, below 1 for cheaper capacity (spot, reserved), above for dearer.
+   */
+  readonly costFactor?: number;
 }
 
 export interface CoreJob {
@@ -61,6 +66,7 @@ export interface ScoreWeights {
   readonly health: number;
   readonly locality: number;
   readonly affinity: number;
+  readonly cost: number;
 }
 
 export interface CoreConfig {
