@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { QUARANTINE_AFTER } from '@gantry/domain';
 
 export interface SchedulerConfig {
   /** The shared secret agents enrol with (GANTRY_ENROL_TOKEN). */
@@ -22,6 +23,8 @@ export interface SchedulerConfig {
    * fails: one lease at a time, whose attempt's outcome lifts the quarantine or extends it.
    */
   readonly quarantineProbeMs: number;
+  /** Consecutive failed attempts on a node (from 2 jobs or more) that quarantine it (C9). */
+  readonly quarantineAfter: number;
   /**
    * Pools where a job of a higher priority class may evict lower-priority running work when it
    * cannot otherwise start (C6; GANTRY_PREEMPTION_POOLS, comma-separated). Default: none.
@@ -56,6 +59,7 @@ export const readSchedulerConfig = (env: NodeJS.ProcessEnv = process.env): Sched
     consumerName: env['GANTRY_SCHEDULER_CONSUMER'] || 'scheduler',
     seed: positiveInt(env, 'GANTRY_SCHEDULER_SEED', 1),
     quarantineProbeMs: positiveInt(env, 'GANTRY_QUARANTINE_PROBE_MS', 300_000),
+    quarantineAfter: positiveInt(env, 'GANTRY_QUARANTINE_AFTER', QUARANTINE_AFTER),
     preemptionPools: new Set(
       (env['GANTRY_PREEMPTION_POOLS'] ?? '')
         .split(',')

@@ -53,6 +53,8 @@ export interface NodeStandingsOptions {
   readonly random: () => number;
   /** How long a quarantined node waits before (and between) probes. */
   readonly probeDelayMs: number;
+  /** Consecutive failed attempts (from 2 jobs or more) that quarantine a node; default 3. */
+  readonly quarantineAfter?: number;
 }
 
 export class NodeStandings {
@@ -174,7 +176,7 @@ export class NodeStandings {
       this.streaks.delete(nodeId);
       return null;
     }
-    if (warrantsQuarantine(streak) && !this.of(nodeId)?.quarantined) {
+    if (warrantsQuarantine(streak, this.options.quarantineAfter) && !this.of(nodeId)?.quarantined) {
       this.streaks.delete(nodeId);
       return {
         type: 'QuarantineNode',

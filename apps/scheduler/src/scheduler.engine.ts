@@ -224,6 +224,7 @@ export class SchedulerEngine {
       clock: options.clock,
       random: options.random,
       probeDelayMs: options.config.quarantineProbeMs,
+      quarantineAfter: options.config.quarantineAfter,
     });
   }
 

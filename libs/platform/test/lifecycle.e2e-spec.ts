@@ -1,75 +1,38 @@
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection } from '@nats-io/transport-node';
-import {
-  createSubjects,
-  ErrorCodes,
-  type CommandEnvelope,
-  type SubjectCatalogue,
-} from '@gantry/contracts';
+import { ErrorCodes, type CommandEnvelope, type SubjectCatalogue } from '@gantry/contracts';
 import {
   isLegalInState,
   isLegalTransition,
   stateAfterEvent,
   type JobStateName,
 } from '@gantry/domain';
-import { connectNats, deleteStreams, sendCommand } from '@gantry/messaging';
-import {
-  createTestDatabase,
-  resolveServerUrls,
-  uniqueName,
-  WORKSPACE_ROOT,
-  type TestDatabase,
-} from '@gantry/testing';
-import { GatewayClient, startPlatform, type Platform } from '../src';
+import { sendCommand } from '@gantry/messaging';
+import { GatewayClient, type Platform } from '../src';
+import { startE2ePlatform, type E2ePlatform } from './e2e-platform';
 
 /**
  * Issue 3's lifecycle, end to end: every service and two agents as real processes on real
  * Postgres and NATS, driven only through the public REST API (and, for fencing, by replaying a
  * stale agent report on the bus, as a zombie agent would).
  */
-let db: TestDatabase;
+let e2e: E2ePlatform;
 let subjects: SubjectCatalogue;
 let nc: NatsConnection;
 let platform: Platform;
-let workRoot: string;
 let tenant: GatewayClient;
 
 const NODES = ['node-a', 'node-b'];
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_e2e');
-  subjects = createSubjects(uniqueName('e2e'));
-  workRoot = mkdtempSync(join(tmpdir(), 'gantry-e2e-'));
-  // Jobs run as an unprivileged user when the agents run as root: they must traverse the root.
-  chmodSync(workRoot, 0o711);
-  const { natsUrl } = resolveServerUrls();
-  nc = await connectNats(natsUrl, 'lifecycle-e2e');
-  platform = await startPlatform({
-    workspaceRoot: WORKSPACE_ROOT,
-    databaseUrl: db.url,
-    natsUrl,
-    namespace: subjects.namespace,
-    adminToken: 'e2e-admin-token',
-    workRoot,
-    agents: NODES.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 4, memoryMiB: 4096 })),
-  });
-  const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
-  tenant = admin.as(await admin.createTenant('acme', { cores: 64, concurrentJobs: 100 }));
+  e2e = await startE2ePlatform(
+    'e2e',
+    NODES.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 4, memoryMiB: 4096 })),
+  );
+  ({ subjects, nc, platform, tenant } = e2e);
 });
 
-afterAll(async () => {
-  await platform?.stop();
-  if (nc) {
-    await deleteStreams(await jetstreamManager(nc), subjects);
-    await nc.close();
-  }
-  await db?.drop();
-  rmSync(workRoot, { recursive: true, force: true });
-});
+afterAll(() => e2e?.stop());
 
 interface JobEventView {
   readonly type: string;

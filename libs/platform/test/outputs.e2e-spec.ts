@@ -1,61 +1,24 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
-import { createSubjects, type SubjectCatalogue } from '@gantry/contracts';
-import { connectNats, deleteStreams } from '@gantry/messaging';
-import {
-  createTestDatabase,
-  resolveServerUrls,
-  uniqueName,
-  WORKSPACE_ROOT,
-  type TestDatabase,
-} from '@gantry/testing';
-import { GatewayClient, startPlatform, type Platform } from '../src';
+import { GatewayClient, type Platform } from '../src';
+import { startE2ePlatform, type E2ePlatform } from './e2e-platform';
 
 /**
  * D4 and D7 through the public API, every service and an agent as processes: a job's outputs are
  * committed with its success, shown on the job and downloadable through a signed URL; a job that
  * checkpointed and failed resumes from its checkpoint on the retry.
  */
-let db: TestDatabase;
-let subjects: SubjectCatalogue;
-let nc: NatsConnection;
+let e2e: E2ePlatform;
 let platform: Platform;
-let workRoot: string;
 let tenant: GatewayClient;
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_e2e_outputs');
-  subjects = createSubjects(uniqueName('e2eout'));
-  workRoot = mkdtempSync(join(tmpdir(), 'gantry-e2e-outputs-'));
-  chmodSync(workRoot, 0o711);
-  const { natsUrl } = resolveServerUrls();
-  nc = await connectNats(natsUrl, 'outputs-e2e');
-  platform = await startPlatform({
-    workspaceRoot: WORKSPACE_ROOT,
-    databaseUrl: db.url,
-    natsUrl,
-    namespace: subjects.namespace,
-    adminToken: 'e2e-admin-token',
-    workRoot,
-    agents: [{ nodeId: 'node-a', pools: ['cpu'], cpu: 4, memoryMiB: 4096 }],
-  });
-  const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
-  tenant = admin.as(await admin.createTenant('acme', { cores: 64, concurrentJobs: 100 }));
+  e2e = await startE2ePlatform('e2e_outputs', [
+    { nodeId: 'node-a', pools: ['cpu'], cpu: 4, memoryMiB: 4096 },
+  ]);
+  ({ platform, tenant } = e2e);
 });
 
-afterAll(async () => {
-  await platform?.stop();
-  if (nc) {
-    await deleteStreams(await jetstreamManager(nc), subjects);
-    await nc.close();
-  }
-  await db?.drop();
-  rmSync(workRoot, { recursive: true, force: true });
-});
+afterAll(() => e2e?.stop());
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 

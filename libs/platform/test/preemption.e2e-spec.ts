@@ -1,25 +1,12 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
-import { createSubjects, type SubjectCatalogue } from '@gantry/contracts';
 import {
   isLegalInState,
   isLegalTransition,
   stateAfterEvent,
   type JobStateName,
 } from '@gantry/domain';
-import { connectNats, deleteStreams } from '@gantry/messaging';
-import {
-  createTestDatabase,
-  resolveServerUrls,
-  uniqueName,
-  WORKSPACE_ROOT,
-  type TestDatabase,
-} from '@gantry/testing';
-import { GatewayClient, startPlatform, type Platform } from '../src';
+import { type GatewayClient } from '../src';
+import { startE2ePlatform, type E2ePlatform } from './e2e-platform';
 
 /**
  * C6 through the public API, on every service and two real agents in a pool that allows
@@ -28,11 +15,7 @@ import { GatewayClient, startPlatform, type Platform } from '../src';
  * to the queue without a failure, and resumes from its checkpoint to succeed; nothing else is
  * evicted, and nothing is evicted twice.
  */
-let db: TestDatabase;
-let subjects: SubjectCatalogue;
-let nc: NatsConnection;
-let platform: Platform;
-let workRoot: string;
+let e2e: E2ePlatform;
 let tenant: GatewayClient;
 
 interface JobEventView {
@@ -42,40 +25,15 @@ interface JobEventView {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_preempt_e2e');
-  subjects = createSubjects(uniqueName('preempt'));
-  workRoot = mkdtempSync(join(tmpdir(), 'gantry-preempt-e2e-'));
-  chmodSync(workRoot, 0o711);
-  const { natsUrl } = resolveServerUrls();
-  nc = await connectNats(natsUrl, 'preemption-e2e');
-  platform = await startPlatform({
-    workspaceRoot: WORKSPACE_ROOT,
-    databaseUrl: db.url,
-    natsUrl,
-    namespace: subjects.namespace,
-    adminToken: 'e2e-admin-token',
-    workRoot,
-    agents: ['node-a', 'node-b'].map((nodeId) => ({
-      nodeId,
-      pools: ['cpu'],
-      cpu: 2,
-      memoryMiB: 2048,
-    })),
-    env: { GANTRY_PREEMPTION_POOLS: 'cpu', GANTRY_PREEMPT_GRACE_MS: '5000' },
-  });
-  const admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
-  tenant = admin.as(await admin.createTenant('acme', { cores: 64, concurrentJobs: 100 }));
+  e2e = await startE2ePlatform(
+    'preempt_e2e',
+    ['node-a', 'node-b'].map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 2, memoryMiB: 2048 })),
+    { GANTRY_PREEMPTION_POOLS: 'cpu', GANTRY_PREEMPT_GRACE_MS: '5000' },
+  );
+  ({ tenant } = e2e);
 });
 
-afterAll(async () => {
-  await platform?.stop();
-  if (nc) {
-    await deleteStreams(await jetstreamManager(nc), subjects);
-    await nc.close();
-  }
-  await db?.drop();
-  rmSync(workRoot, { recursive: true, force: true });
-});
+afterAll(() => e2e?.stop());
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -1,37 +1,23 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
 import { Client } from 'pg';
-import { createSubjects, type SubjectCatalogue } from '@gantry/contracts';
-import { connectNats, deleteStreams } from '@gantry/messaging';
-import {
-  createTestDatabase,
-  eventually,
-  resolveServerUrls,
-  uniqueName,
-  WORKSPACE_ROOT,
-  type TestDatabase,
-} from '@gantry/testing';
-import { GatewayClient, startPlatform, type Platform } from '../src';
+import { eventually, type TestDatabase } from '@gantry/testing';
+import { type GatewayClient, type Platform } from '../src';
+import { SCORE_TERMS } from '@gantry/contracts';
+import { startE2ePlatform, type E2ePlatform } from './e2e-platform';
 
 /**
  * Issue 5 through the public API, on every service and two real agents: `explain` carries the
  * scheduler's reasons faithfully (C5), and an admin's cordon and drain, and a quarantine, keep
  * new work off a node while a drain lets running work finish (C9).
  */
+let e2e: E2ePlatform;
 let db: TestDatabase;
-let subjects: SubjectCatalogue;
-let nc: NatsConnection;
 let platform: Platform;
-let workRoot: string;
 let admin: GatewayClient;
 let tenant: GatewayClient;
 let other: GatewayClient;
 
 const NODES = ['node-a', 'node-b'];
-const TERMS = ['fit', 'load', 'health', 'locality', 'affinity'] as const;
+const TERMS = SCORE_TERMS;
 type Terms = Record<(typeof TERMS)[number], number>;
 
 interface Explained {
@@ -57,36 +43,16 @@ interface NodeView {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('gantry_sched_e2e');
-  subjects = createSubjects(uniqueName('sched'));
-  workRoot = mkdtempSync(join(tmpdir(), 'gantry-sched-e2e-'));
-  chmodSync(workRoot, 0o711);
-  const { natsUrl } = resolveServerUrls();
-  nc = await connectNats(natsUrl, 'scheduling-e2e');
-  platform = await startPlatform({
-    workspaceRoot: WORKSPACE_ROOT,
-    databaseUrl: db.url,
-    natsUrl,
-    namespace: subjects.namespace,
-    adminToken: 'e2e-admin-token',
-    workRoot,
-    agents: NODES.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 2, memoryMiB: 2048 })),
-  });
-  admin = new GatewayClient(platform.gatewayUrl, platform.adminToken);
-  tenant = admin.as(await admin.createTenant('acme', { cores: 64, concurrentJobs: 100 }));
+  e2e = await startE2ePlatform(
+    'sched_e2e',
+    NODES.map((nodeId) => ({ nodeId, pools: ['cpu'], cpu: 2, memoryMiB: 2048 })),
+  );
+  ({ db, platform, tenant, admin } = e2e);
   other = admin.as(await admin.createTenant('globex', { cores: 64, concurrentJobs: 100 }));
   await eventually(async () => (await nodes()).length === 2, 'both agents in the pool');
 });
 
-afterAll(async () => {
-  await platform?.stop();
-  if (nc) {
-    await deleteStreams(await jetstreamManager(nc), subjects);
-    await nc.close();
-  }
-  await db?.drop();
-  rmSync(workRoot, { recursive: true, force: true });
-});
+afterAll(() => e2e?.stop());
 
 const nodes = async (): Promise<NodeView[]> => {
   const reply = await tenant.call<{ pools: { name: string; nodes: NodeView[] }[] }>(

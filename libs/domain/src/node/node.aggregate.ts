@@ -213,8 +213,10 @@ export const recordAttempt = (
     ? NO_FAILURES
     : { failures: streak.failures + 1, jobs: [...streak.jobs, outcome.jobId].slice(-64) };
 
-export const warrantsQuarantine = (streak: FailureStreak): boolean =>
-  streak.failures >= QUARANTINE_AFTER && new Set(streak.jobs).size >= 2;
+export const warrantsQuarantine = (
+  streak: FailureStreak,
+  after: number = QUARANTINE_AFTER,
+): boolean => streak.failures >= after && new Set(streak.jobs).size >= 2;
 
 /**
  * The scheduler never quarantines more than half of any pool the node serves (as YARN and Spark
