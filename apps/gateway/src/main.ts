@@ -1,13 +1,7 @@
-import { eventStoreMigrations } from '@gantry/event-store';
 import { connectNats } from '@gantry/messaging';
-import {
-  logMigrations,
-  projectionMigrations,
-  schedulerNodesMigrations,
-  stagedFilesMigrations,
-} from '@gantry/projections';
 import { positiveIntFromEnv, runService } from '@gantry/service-runtime';
 import { createGatewayApp } from './app';
+import { gatewayMigrations } from './migrations';
 
 /**
  * The API gateway: REST on Fastify. It owns nothing (ARCHITECTURE.md, services table): it turns
@@ -15,14 +9,7 @@ import { createGatewayApp } from './app';
  */
 runService({
   name: 'gateway',
-  // It writes nothing, but reads the store and the projections: their tables must exist.
-  migrations: [
-    ...eventStoreMigrations,
-    ...projectionMigrations,
-    ...logMigrations,
-    ...stagedFilesMigrations,
-    ...schedulerNodesMigrations,
-  ],
+  migrations: gatewayMigrations,
   start: async ({ config, subjects, pool, store, log }) => {
     const nc = await connectNats(config.natsUrl, `gantry-gateway-${process.pid}`);
     const app = await createGatewayApp({

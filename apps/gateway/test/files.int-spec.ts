@@ -5,7 +5,7 @@ import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Pool } from 'pg';
 import { createSubjects, eventRegistry, JobSpecSchema, SYSTEM_TENANT } from '@gantry/contracts';
 import { apiKeyMaterialFrom, formatApiKey, hashApiKeySecret } from '@gantry/domain';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
+import { PostgresEventStore, runMigrations } from '@gantry/event-store';
 import {
   commandEnvelope,
   connectNats,
@@ -13,7 +13,6 @@ import {
   ensureStreams,
   sendCommand,
 } from '@gantry/messaging';
-import { projectionMigrations, stagedFilesMigrations } from '@gantry/projections';
 import {
   createTestDatabase,
   resolveServerUrls,
@@ -21,6 +20,7 @@ import {
   type TestDatabase,
 } from '@gantry/testing';
 import { createGatewayApp } from '../src/app';
+import { gatewayMigrations } from '../src/migrations';
 import { type ServiceProcess } from '@gantry/platform';
 import { startService } from './processes';
 
@@ -95,11 +95,7 @@ beforeAll(async () => {
   nc = await connectNats(natsUrl, 'gateway-files-int');
   jsm = await jetstreamManager(nc);
   await ensureStreams(jsm, subjects);
-  await runMigrations(db.url, [
-    ...eventStoreMigrations,
-    ...projectionMigrations,
-    ...stagedFilesMigrations,
-  ]);
+  await runMigrations(db.url, gatewayMigrations);
   // Uploaded bytes are charged to the tenant by admission (B1): the tenants must exist there.
   admission = await startService('admission', {
     DATABASE_URL: db.url,

@@ -3,9 +3,8 @@ import { type NatsConnection } from '@nats-io/transport-node';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Pool } from 'pg';
 import { createSubjects, eventRegistry } from '@gantry/contracts';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
+import { PostgresEventStore, runMigrations } from '@gantry/event-store';
 import { connectNats, deleteStreams, ensureStreams, messagingMigrations } from '@gantry/messaging';
-import { projectionMigrations } from '@gantry/projections';
 import {
   createTestDatabase,
   eventually,
@@ -14,6 +13,7 @@ import {
   type TestDatabase,
 } from '@gantry/testing';
 import { createGatewayApp } from '../src/app';
+import { gatewayMigrations } from '../src/migrations';
 import { type ServiceProcess } from '@gantry/platform';
 import { startService } from './processes';
 
@@ -133,11 +133,7 @@ beforeAll(async () => {
   nc = await connectNats(natsUrl, 'gateway-int');
   jsm = await jetstreamManager(nc);
   await ensureStreams(jsm, subjects);
-  await runMigrations(db.url, [
-    ...eventStoreMigrations,
-    ...messagingMigrations,
-    ...projectionMigrations,
-  ]);
+  await runMigrations(db.url, [...gatewayMigrations, ...messagingMigrations]);
   const env = { DATABASE_URL: db.url, NATS_URL: natsUrl, GANTRY_NAMESPACE: subjects.namespace };
   services.push(
     ...(await Promise.all(

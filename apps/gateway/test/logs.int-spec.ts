@@ -4,9 +4,9 @@ import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Pool } from 'pg';
 import { createSubjects, eventRegistry, type LogChunk } from '@gantry/contracts';
 import { apiKeyMaterialFrom, formatApiKey, hashApiKeySecret } from '@gantry/domain';
-import { eventStoreMigrations, PostgresEventStore, runMigrations } from '@gantry/event-store';
+import { PostgresEventStore, runMigrations } from '@gantry/event-store';
 import { connectNats } from '@gantry/messaging';
-import { insertLogChunks, logMigrations, projectionMigrations } from '@gantry/projections';
+import { insertLogChunks } from '@gantry/projections';
 import {
   createTestDatabase,
   resolveServerUrls,
@@ -14,6 +14,7 @@ import {
   type TestDatabase,
 } from '@gantry/testing';
 import { createGatewayApp } from '../src/app';
+import { gatewayMigrations } from '../src/migrations';
 import { LogsController } from '../src/logs.controller';
 
 /**
@@ -180,7 +181,7 @@ const seqs = (client: SseClient) => client.logs().map((l) => `${l.attempt}.${l.r
 
 beforeAll(async () => {
   db = await createTestDatabase('gantry_gw_logs');
-  await runMigrations(db.url, [...eventStoreMigrations, ...projectionMigrations, ...logMigrations]);
+  await runMigrations(db.url, gatewayMigrations);
   pool = new Pool({ connectionString: db.url, max: 6 });
   nc = await connectNats(resolveServerUrls().natsUrl, 'gateway-logs-int');
   app = await createGatewayApp({
