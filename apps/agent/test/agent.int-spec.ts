@@ -14,7 +14,7 @@ import { createServiceTestBed, type ServiceTestBed } from '@gantry/service-testi
 // eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
 import { startControllerApp } from '../../controller/src/app';
 import { startAgent, type Agent } from '../src/agent';
-import { FakeScheduler, aCommand, anOffer, eventually } from './support';
+import { FakeScheduler, aCommand, anOffer, eventually, testAgentOptions } from './support';
 
 /**
  * Two agents in-process against the real controller (Postgres, NATS) and a fake scheduler: jobs are
@@ -58,15 +58,7 @@ beforeAll(async () => {
     agents.set(
       nodeId,
       await startAgent({
-        nc: bed.nc,
-        subjects: bed.subjects,
-        nodeId,
-        hostname: nodeId,
-        pools: ['cpu'],
-        capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
-        workRoot: path.join(workRoot, nodeId),
-        enrolToken: 'test-token',
-        killGraceMs: 2_000,
+        ...testAgentOptions(bed, workRoot, nodeId),
         inputResolver: async ({ refs }) =>
           refs.map((ref) => {
             const body = staged.get(ref)?.body ?? '';
@@ -352,15 +344,7 @@ describe('agent', () => {
     expect(liveGroupMembers(pid).length).toBeGreaterThanOrEqual(2);
 
     const successor = await startAgent({
-      nc: bed.nc,
-      subjects: bed.subjects,
-      nodeId: 'n1',
-      hostname: 'n1',
-      pools: ['cpu'],
-      capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
-      workRoot: path.join(workRoot, 'n1'),
-      enrolToken: 'test-token',
-      killGraceMs: 2_000,
+      ...testAgentOptions(bed, workRoot, 'n1'),
       log: (event, fields) => logLines.push(JSON.stringify({ node: 'n1', event, ...fields })),
     });
     agents.set('n1', successor);

@@ -33,7 +33,7 @@ import { NatsBlobStore } from '../../staging/src/blob-store';
 import { startAgent, type Agent } from '../src/agent';
 import { natsInputResolver } from '../src/inputs';
 import { natsFileCreator, type FileCreator } from '../src/outputs';
-import { FakeScheduler, aCommand, anOffer, eventually } from './support';
+import { FakeScheduler, aCommand, anOffer, eventually, testAgentOptions } from './support';
 
 /**
  * D4 and D7 end to end through a real agent, the real controller and real staging (Postgres,
@@ -110,15 +110,7 @@ beforeAll(async () => {
   creator = real;
   agents.push(
     await startAgent({
-      nc: bed.nc,
-      subjects: bed.subjects,
-      nodeId: 'n1',
-      hostname: 'n1',
-      pools: ['cpu'],
-      capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
-      workRoot: path.join(workRoot, 'n1'),
-      enrolToken: 'test-token',
-      killGraceMs: 2_000,
+      ...testAgentOptions(bed, workRoot, 'n1'),
       progressPollMs: 100,
       inputResolver: natsInputResolver(bed.nc, bed.subjects, 'agent:n1'),
       fileCreator: (request) => creator(request),

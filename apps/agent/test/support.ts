@@ -9,6 +9,8 @@ import {
   type SubjectCatalogue,
 } from '@gantry/contracts';
 import { encodeReply, successReply } from '@gantry/messaging';
+import path from 'node:path';
+import { type AgentOptions } from '../src/agent';
 
 /**
  * A scheduler reduced to what an agent talks to: it enrols anyone with the right token, answers
@@ -140,3 +142,24 @@ export const eventually = async <T>(
     await new Promise((r) => setTimeout(r, 50));
   }
 };
+
+/**
+ * The options every test agent shares: node `nodeId` of pool cpu with 2 cores and 1 GiB, its work
+ * directory below `workRoot`, the fake scheduler's enrol token and a short kill grace.
+ */
+export const testAgentOptions = (
+  connection: { readonly nc: NatsConnection; readonly subjects: SubjectCatalogue },
+  workRoot: string,
+  nodeId: string,
+) =>
+  ({
+    nc: connection.nc,
+    subjects: connection.subjects,
+    nodeId,
+    hostname: nodeId,
+    pools: ['cpu'],
+    capacity: { cpu: 2, memoryMiB: 1024, gpu: 0 },
+    workRoot: path.join(workRoot, nodeId),
+    enrolToken: 'test-token',
+    killGraceMs: 2_000,
+  }) satisfies Partial<AgentOptions>;
