@@ -150,6 +150,17 @@ export class NodeStandings {
     this.probes.set(nodeId, jobId);
   }
 
+  /**
+   * Forgets the probes whose job no longer holds (nor is being given) a lease on the node. An
+   * attempt's end normally settles its probe, but one learnt of only from the store (a gap after
+   * a NATS or Postgres restart) or before this replica led says nothing live; without this, the
+   * node would count as probing for ever and stay quarantined although its probe time has come.
+   */
+  pruneProbes(holds: (nodeId: string, jobId: string) => boolean): void {
+    for (const [nodeId, jobId] of [...this.probes])
+      if (!holds(nodeId, jobId)) this.probes.delete(nodeId);
+  }
+
   /** The probes of a job whose attempt ended without saying anything of those nodes. */
   forgetProbesOf(jobId: string): void {
     for (const [nodeId, probe] of [...this.probes]) if (probe === jobId) this.probes.delete(nodeId);

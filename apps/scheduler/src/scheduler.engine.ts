@@ -33,6 +33,7 @@ import {
 import {
   isProbeDue,
   mayQuarantine,
+  type PoolStanding,
   type NodeStanding,
   type NodeStandingCommand,
 } from '@gantry/domain';
@@ -193,6 +194,8 @@ export class SchedulerEngine {
   /** Per job, the node of the first rank that failed in its current attempt: the one to blame. */
   private readonly firstFailure = new Map<string, { attempt: number; nodeId: string }>();
   private readonly drainsInFlight = new Set<string>();
+  /** Quarantines decided but not yet folded: the cap must count them, or two could race past it. */
+  private readonly quarantining = new Set<string>();
   /**
    * Evictions under way (C6), by preemptor: its pool and each victim's lease epoch. Until every
    * victim's lease has ended (or the preemptor left the queue) its pool gets no new plan.
@@ -455,6 +458,7 @@ export class SchedulerEngine {
       if (command.type === 'RecordProbe') this.standings.verdictSettled(nodeId);
       return;
     }
+    if (command.type === 'QuarantineNode') this.quarantining.add(nodeId);
     this.track(
       this.standings
         .decide(nodeId, command, schedulerContext(causationId, `node-${nodeId}-${randomUUID()}`))
@@ -475,6 +479,7 @@ export class SchedulerEngine {
         )
         .finally(() => {
           if (command.type === 'RecordProbe') this.standings.verdictSettled(nodeId);
+          if (command.type === 'QuarantineNode') this.quarantining.delete(nodeId);
         }),
     );
   }
@@ -482,7 +487,8 @@ export class SchedulerEngine {
   /**
    * What an attempt's end says of its nodes: a failed attempt blames the node of the first rank
    * that exited non-zero (the others were killed because of it); a success clears every node of
-   * the gang. A cancel says nothing of any node, nor does a lost node: liveness has its own answer
+   * the gang. A cancel says nothing of any node, nor does a kill at maxRuntimeSeconds (the job's
+   * own limit), nor does a lost node: liveness has its own answer
    * (no lease until it heartbeats again), and an agent restart must not come back quarantined.
    */
   private observeOutcome(before: JobView | undefined, event: JobEventEnvelope): void {
@@ -499,7 +505,9 @@ export class SchedulerEngine {
         const first = this.firstFailure.get(jobId);
         this.firstFailure.delete(jobId);
         const blamed =
-          event.data.nodeLost === undefined && first?.attempt === event.data.attempt
+          event.data.nodeLost === undefined &&
+          event.data.cause !== 'max-runtime' &&
+          first?.attempt === event.data.attempt
             ? first.nodeId
             : undefined;
         if (blamed && !before?.cancelRequested) this.attemptEnded(blamed, jobId, false, event.id);
@@ -533,25 +541,28 @@ export class SchedulerEngine {
       this.options.log('quarantine_withheld', {
         nodeId,
         consecutiveFailures: command.consecutiveFailures,
-        reason: 'half of a pool of this node is quarantined already',
+        reason: 'it would leave less than half of a pool of this node in service',
       });
       return;
     }
     this.decideStanding(nodeId, command, causationId);
   }
 
-  /** Each pool of the node: how many live nodes serve it, and how many are quarantined. */
-  private poolsOf(nodeId: string): { nodes: number; quarantined: number }[] {
+  /** Each pool of the node: its enrolled nodes, the quarantined ones, and the ones in service. */
+  private poolsOf(nodeId: string): PoolStanding[] {
     const pools = this.nodes.get(nodeId)?.pools ?? [];
     return pools.map((pool) => {
       let nodes = 0;
       let quarantined = 0;
+      let inService = 0;
       for (const node of this.nodes.values()) {
-        if (node.status !== 'ready' || !node.pools.includes(pool)) continue;
+        if (!node.pools.includes(pool)) continue;
         nodes += 1;
-        if (this.standings.of(node.nodeId)?.quarantined) quarantined += 1;
+        if (this.standings.of(node.nodeId)?.quarantined || this.quarantining.has(node.nodeId))
+          quarantined += 1;
+        else if (node.status === 'ready') inService += 1;
       }
-      return { nodes, quarantined };
+      return { nodes, quarantined, inService };
     });
   }
 
@@ -998,6 +1009,10 @@ export class SchedulerEngine {
     probes: boolean,
   ): { facts: NodeFacts[]; probeNodes: Set<string> } {
     const busy = this.usedByNode();
+    this.standings.pruneProbes((nodeId, jobId) => {
+      const nodes = this.inFlight.get(jobId)?.nodes ?? this.jobs.get(jobId)?.lease?.nodes ?? [];
+      return nodes.some((n) => n.nodeId === nodeId);
+    });
     const probeNodes = new Set<string>();
     const facts: NodeFacts[] = [...this.nodes.values()].map((node) => {
       const standing = this.standings.of(node.nodeId);

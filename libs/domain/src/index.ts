@@ -83,6 +83,7 @@ export {
   isProbeDue,
   isSchedulable,
   mayQuarantine,
+  type PoolStanding,
   recordAttempt,
   warrantsQuarantine,
   type FailureStreak,

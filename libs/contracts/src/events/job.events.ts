@@ -244,6 +244,12 @@ export const AttemptFailedData = z.strictObject({
   reason: Reason,
   exitCodes: ExitCodesSchema,
   nodeLost: NodeId.optional(),
+  /**
+   * Why the failing rank stopped: it exited by itself, or the agent killed it at the job's
+   * maxRuntimeSeconds (which says nothing of the node, so the breaker does not count it).
+   * Absent on a lost node's failure, and on events older than the field.
+   */
+  cause: z.enum(['exited', 'max-runtime']).optional(),
   failedAt: Timestamp,
 });
 export const AttemptFailed = defineMessage('AttemptFailed', 1, AttemptFailedData);

@@ -389,6 +389,10 @@ describe('then events, in full', () => {
       type: 'JobFailed',
       data: { reason: expect.stringMatching(/maxRuntimeSeconds \(60 s\).*same limit/) },
     });
+    // The cause rides on the attempt's failure, so the node breaker (C9) can leave it uncounted.
+    expect(events.find((e) => e.type === 'AttemptFailed')?.data).toMatchObject({
+      cause: 'max-runtime',
+    });
   });
 
   it('a lease records attempt, epoch, the gang by rank and the expiry', () => {
@@ -709,6 +713,7 @@ describe('gang semantics (E3)', () => {
         leaseEpoch: 1,
         reason: 'attempt 1: rank 1 on node node-1 exited with code 3',
         exitCodes: [null, 3],
+        cause: 'exited',
         failedAt: NOW.toISOString(),
       },
     });

@@ -482,6 +482,7 @@ const reportExit = (
       leaseEpoch: job.leaseEpoch,
       reason,
       exitCodes,
+      cause: data.cause,
       failedAt: at,
     },
   };

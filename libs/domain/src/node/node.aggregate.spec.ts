@@ -7,6 +7,7 @@ import {
   isProbeDue,
   isSchedulable,
   mayQuarantine,
+  type PoolStanding,
   recordAttempt,
   warrantsQuarantine,
   type NodeStanding,
@@ -228,21 +229,32 @@ describe('failure streaks', () => {
     expect(warrantsQuarantine(streak)).toBe(false);
   });
 
-  it.each<[string, { nodes: number; quarantined: number }[], boolean]>([
-    ['one of two', [{ nodes: 2, quarantined: 0 }], true],
-    ['a second of two', [{ nodes: 2, quarantined: 1 }], false],
-    ['the only node of a pool', [{ nodes: 1, quarantined: 0 }], false],
-    ['one of three', [{ nodes: 3, quarantined: 0 }], true],
-    ['a second of three', [{ nodes: 3, quarantined: 1 }], false],
+  it.each<[string, PoolStanding[], boolean]>([
+    ['one of two', [{ nodes: 2, quarantined: 0, inService: 2 }], true],
+    ['a second of two', [{ nodes: 2, quarantined: 1, inService: 1 }], false],
+    ['the only node of a pool', [{ nodes: 1, quarantined: 0, inService: 1 }], false],
+    ['one of three', [{ nodes: 3, quarantined: 0, inService: 3 }], true],
+    ['a second of three', [{ nodes: 3, quarantined: 1, inService: 2 }], false],
+    // The 400-job chaos run's bug: the quarantined node's agent restarting freed its place.
+    [
+      'a second of three while the first is lost',
+      [{ nodes: 3, quarantined: 1, inService: 2 }],
+      false,
+    ],
+    ['one of three while another is lost', [{ nodes: 3, quarantined: 0, inService: 2 }], false],
+    ['one of four while another is lost', [{ nodes: 4, quarantined: 0, inService: 3 }], true],
     [
       'a node also in a small pool',
       [
-        { nodes: 10, quarantined: 0 },
-        { nodes: 1, quarantined: 0 },
+        { nodes: 10, quarantined: 0, inService: 10 },
+        { nodes: 1, quarantined: 0, inService: 1 },
       ],
       false,
     ],
-  ])('quarantines at most half of every pool: %s', (_name, pools, allowed) => {
-    expect(mayQuarantine(pools)).toBe(allowed);
-  });
+  ])(
+    'quarantines at most half of every pool, and keeps half in service: %s',
+    (_name, pools, allowed) => {
+      expect(mayQuarantine(pools)).toBe(allowed);
+    },
+  );
 });

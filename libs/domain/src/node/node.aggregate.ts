@@ -223,7 +223,24 @@ export const warrantsQuarantine = (
  * stop excluding nodes past a share of the cluster): when that many nodes look broken at once, the
  * work is the likelier culprit, and quarantining more would starve the pool. An admin's cordon is
  * not limited.
+ *
+ * Every node the pool has enrolled counts, live or not: a quarantined node whose agent is
+ * restarting is still quarantined, and must not free its place under the cap for another. And the
+ * pool keeps at least half of its nodes live and in service: while a node is lost, the failures
+ * around it are likelier its fault (or the outage's) than the next node's.
  */
-export const mayQuarantine = (
-  pools: readonly { readonly nodes: number; readonly quarantined: number }[],
-): boolean => pools.every((pool) => pool.quarantined + 1 <= Math.floor(pool.nodes / 2));
+export interface PoolStanding {
+  /** Nodes enrolled in the pool, whatever their liveness. */
+  readonly nodes: number;
+  /** Of those, the quarantined ones, live or not. */
+  readonly quarantined: number;
+  /** Of those, the ones live (heartbeating) and not quarantined. */
+  readonly inService: number;
+}
+
+export const mayQuarantine = (pools: readonly PoolStanding[]): boolean =>
+  pools.every(
+    (pool) =>
+      pool.quarantined + 1 <= Math.floor(pool.nodes / 2) &&
+      pool.inService - 1 >= Math.ceil(pool.nodes / 2),
+  );
