@@ -9,6 +9,7 @@ import {
   type JobAdmissionDependencies,
 } from './job-admission.service';
 import { PriceBookService } from './price-book.service';
+import { StepRunnerService } from './step-runner.service';
 import { TenantCommandsController } from './tenant-commands.controller';
 import {
   ADMISSION_DEPENDENCIES,
@@ -28,6 +29,7 @@ export class AdmissionModule {
         PriceBookService,
         { provide: JOB_ADMISSION_DEPENDENCIES, useValue: jobs },
         JobAdmissionService,
+        StepRunnerService,
         BudgetWatchService,
         AlertsService,
         UsageReconcilerService,

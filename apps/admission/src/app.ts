@@ -12,7 +12,7 @@ import {
   type NatsConnectionSource,
 } from '@gantry/messaging';
 import { AdmissionModule } from './admission.module';
-import { CAPACITY_RELEASE_CONSUMERS } from './job-admission.controller';
+import { CAPACITY_RELEASE_CONSUMERS, STEP_TRIGGER_CONSUMERS } from './job-admission.controller';
 import { type AdmissionDependencies } from './tenant-commands.service';
 
 export interface AdmissionAppOptions
@@ -73,7 +73,7 @@ export const startAdmissionApp = async (
         nats: nc,
         subjects: options.subjects,
         service: 'admission',
-        consumers: CAPACITY_RELEASE_CONSUMERS,
+        consumers: [...CAPACITY_RELEASE_CONSUMERS, ...STEP_TRIGGER_CONSUMERS],
       }),
       logger: options.logger ?? ['log', 'warn', 'error'],
     },

@@ -28,6 +28,7 @@ import {
   priceJob,
   runtimeSecondsOf,
   evolveTenant,
+  hasSteps,
   initialJobState,
   initialTenantState,
   type JobState,
@@ -49,7 +50,7 @@ import { nextAdmissionStep, refusalOfRejectedJob, reservationOf } from './job-ad
 import { PriceBookService } from './price-book.service';
 
 /** The refusals a submission can get from its tenant's stream: over a quota or budget, or paused. */
-const isRefusal = (err: unknown): err is GantryError =>
+export const isRefusal = (err: unknown): err is GantryError =>
   isGantryError(err) &&
   (err.code === ErrorCodes.QUOTA_EXCEEDED || err.code === ErrorCodes.TENANT_PAUSED);
 
@@ -97,6 +98,8 @@ export interface DryRunReply {
 export interface BytesReply {
   readonly charged: boolean;
 }
+
+export type SubmitJobData = Extract<JobCommand, { type: 'SubmitJob' }>['data'];
 
 export interface SubmitReply {
   readonly jobId: string;
@@ -278,14 +281,22 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
   /** `admission.submit`: a SubmitJob from a tenant, answered with the job and its verdict. */
   async submit(envelope: CommandEnvelope): Promise<SubmitReply> {
     const data = this.submitData(envelope);
-    const origin: Origin = commandContextOf(envelope);
+    if (data.parent !== undefined)
+      throw new GantryError(
+        ErrorCodes.VALIDATION_FAILED,
+        'only admission submits a step of a job, from the job itself',
+        { details: { parent: data.parent } },
+      );
+    return this.submitJob(commandContextOf(envelope), data);
+  }
+
+  /** The submit path for a job admission itself submits too: a step of a job with steps (D5). */
+  async submitJob(origin: Origin, data: SubmitJobData): Promise<SubmitReply> {
     const submitted = await this.controller('submit', 'SubmitJob', data, origin);
     return this.advance(origin, submitted.jobId, submitted.state, data.spec);
   }
 
-  private submitData(
-    envelope: CommandEnvelope,
-  ): Extract<JobCommand, { type: 'SubmitJob' }>['data'] {
+  private submitData(envelope: CommandEnvelope): SubmitJobData {
     if (envelope.type !== 'SubmitJob')
       throw new GantryError(
         ErrorCodes.VALIDATION_FAILED,
@@ -296,16 +307,17 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
       throw new GantryError(ErrorCodes.VALIDATION_FAILED, 'a job is submitted by a tenant', {
         details: { tenant: envelope.metadata.tenant },
       });
-    return commandRegistry.validateData('SubmitJob', envelope.data) as Extract<
-      JobCommand,
-      { type: 'SubmitJob' }
-    >['data'];
+    return commandRegistry.validateData('SubmitJob', envelope.data) as SubmitJobData;
   }
 
-  /** A job's terminal fact: give back what it held. Idempotent, so redelivery is harmless. */
-  async release(event: EventEnvelope): Promise<void> {
+  /**
+   * A job's terminal fact: give back what it held. Idempotent, so redelivery is harmless.
+   * Answers the job's history, read to bill it, for what else its end sets going (its parent's
+   * next steps).
+   */
+  async release(event: EventEnvelope): Promise<readonly EventEnvelope[]> {
     const jobId = String(event.data['jobId']);
-    await this.releaseFor(
+    return this.releaseFor(
       {
         tenant: event.metadata.tenant,
         causationId: event.id,
@@ -370,7 +382,17 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
             state = await this.reserveAndAdmit(origin, jobId, spec);
             continue;
           case 'queue':
-            state = (await this.controller('queue', 'QueueJob', { jobId }, origin)).state;
+            // A job with steps waits for them instead (D5); admitting it normally blocks it too.
+            state = hasSteps(spec)
+              ? (
+                  await this.controller(
+                    'block',
+                    'BlockJob',
+                    { jobId, waitingOn: spec.steps.map((s) => s.name) },
+                    origin,
+                  )
+                ).state
+              : (await this.controller('queue', 'QueueJob', { jobId }, origin)).state;
             continue;
           case 'refused': {
             // A racing admission may have reserved for this job before it was rejected.
@@ -400,6 +422,9 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     jobId: string,
     spec: JobSpec,
   ): Promise<JobStateName> {
+    // A job with steps holds nothing itself: each step is admitted, and reserves, as it starts.
+    if (hasSteps(spec))
+      return (await this.controller('admit', 'AdmitJob', { jobId, andQueue: true }, origin)).state;
     try {
       await this.reserve(
         origin,
@@ -435,16 +460,17 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
    * Gives back what the job held, billed for the time its attempts really ran (B3), read from its
    * history: the same history whoever releases and however often, so the cost is the same too.
    */
-  private async releaseFor(origin: Origin, jobId: string): Promise<unknown> {
-    const history = await this.deps.store.readStream(streamIdOf('job', jobId));
-    const runtimeSeconds = runtimeSecondsOf(
-      history
-        .filter((e) => e.metadata.tenant === origin.tenant)
-        .map((e) => ({ type: e.type, occurredAt: e.metadata.occurredAt })),
+  private async releaseFor(origin: Origin, jobId: string): Promise<readonly EventEnvelope[]> {
+    const history = (await this.deps.store.readStream(streamIdOf('job', jobId))).filter(
+      (e) => e.metadata.tenant === origin.tenant,
     );
-    return this.onTenant(origin, {
+    const runtimeSeconds = runtimeSecondsOf(
+      history.map((e) => ({ type: e.type, occurredAt: e.metadata.occurredAt })),
+    );
+    await this.onTenant(origin, {
       command: { type: 'ReleaseJobCapacity', data: { id: origin.tenant, jobId, runtimeSeconds } },
     });
+    return history;
   }
 
   /**
@@ -493,7 +519,8 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     this.tenantBatches.delete(tenant);
   }
 
-  private async jobState(tenant: string, jobId: string): Promise<JobState> {
+  /** The job folded from its stream; another tenant's job is a missing one (invariant 7). */
+  async jobState(tenant: string, jobId: string): Promise<JobState> {
     const { state } = await this.deps.store.aggregateStream<{ foreign: boolean; job: JobState }>(
       streamIdOf('job', jobId),
       {

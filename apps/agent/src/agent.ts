@@ -1,3 +1,4 @@
+import { CHILD_JOBS_FILE, readChildManifest } from './children';
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import {
   type NodeCapacity,
   type NodeHeartbeat,
   type NodeLeaseSet,
+  type ChildJobRequest,
   type OutputFile,
   type RunningRank,
   type SubjectCatalogue,
@@ -69,7 +71,10 @@ import {
   OUTPUT_DIR,
   OutputStoreError,
   PROGRESS_FILE,
+  collectDeclaredOutputs,
   collectOutputs,
+  firstDuplicateName,
+  rankOutputPrefix,
   sha256OfFile,
   storeFiles,
   type FileCreator,
@@ -521,6 +526,7 @@ class NodeAgent implements Agent {
     let exitCode: number;
     let cause: ExitCause = 'exited';
     let outputs: OutputFile[] = [];
+    let children: ChildJobRequest[] = [];
     try {
       let staged: string[] = [];
       const newStagingDir = () =>
@@ -554,6 +560,8 @@ class NodeAgent implements Agent {
       const platformEnv: Record<string, string> = {
         GANTRY_OUTPUT_DIR: path.join(dir, OUTPUT_DIR),
         GANTRY_PROGRESS_FILE: path.join(dir, PROGRESS_FILE),
+        // D5 fan-out: rank 0 speaks for the gang.
+        ...(offer.rank === 0 ? { GANTRY_CHILD_JOBS: path.join(dir, CHILD_JOBS_FILE) } : {}),
       };
       // D7: a retry resumes from the job's last checkpoint, fetched and verified like an input.
       const checkpoint = StartAttemptReplySchema.safeParse(started).data?.checkpoint;
@@ -632,8 +640,12 @@ class NodeAgent implements Agent {
           signal: exit.signal,
           killCause: exit.killCause,
         });
-        if (exitCode === 0 && offer.rank === 0 && state.killCause === undefined) {
+        if (exitCode === 0 && state.killCause === undefined) {
+          // Read before anything is stored: a bad manifest fails the rank with no uploads left.
+          if (offer.rank === 0) children = await readChildManifest(handle.workDir);
           outputs = await this.storeOutputs(state, handle.workDir, writer);
+          if (children.length > 0)
+            this.log('children-requested', { ...fields, children: children.map((c) => c.name) });
         }
       }
     } catch (err) {
@@ -648,13 +660,14 @@ class NodeAgent implements Agent {
       });
       exitCode = 1;
       outputs = [];
+      children = [];
       if (workDir === undefined) workDir = await this.workDirIfCreated(offer);
     }
     // From here on the rank is over: a late heartbeat reply listing it must not run it again.
     this.finished.add(state);
     this.ranks.delete(rankKey(state));
     await writer.finish(exitCode);
-    await this.reportExit(state, exitCode, cause, outputs);
+    await this.reportExit(state, exitCode, cause, outputs, children);
     await forgetRank(this.options.workRoot, offer);
     await this.cleanUp(workDir, stagingDir);
   }
@@ -762,6 +775,7 @@ class NodeAgent implements Agent {
     exitCode: number,
     cause: ExitCause = 'exited',
     outputs: readonly OutputFile[] = [],
+    children: readonly ChildJobRequest[] = [],
   ): Promise<void> {
     let mismatch = false;
     const outcome = await this.controller(
@@ -775,11 +789,18 @@ class NodeAgent implements Agent {
         exitCode,
         cause,
         outputs,
+        children,
         retryJitter: this.random(),
       },
       {
         untilDone: true,
-        onRefused: (err) => (mismatch = err.code === ErrorCodes.OUTPUT_DIGEST_MISMATCH),
+        // A refusal of the outputs themselves (not what staging holds, or names another rank of
+        // the attempt already reported) leaves the exit unrecorded: it is re-reported as failed.
+        onRefused: (err) =>
+          (mismatch =
+            (outputs.length > 0 || children.length > 0) &&
+            (err.code === ErrorCodes.OUTPUT_DIGEST_MISMATCH ||
+              err.code === ErrorCodes.VALIDATION_FAILED)),
       },
     );
     this.log(outcome === 'ok' ? 'exit-reported' : 'exit-refused', {
@@ -809,6 +830,7 @@ class NodeAgent implements Agent {
         return await storeFiles({
           tenant: state.offer.tenant,
           jobId: state.jobId,
+          leaseEpoch: state.leaseEpoch,
           files,
           create,
           ...(this.options.uploader ? { upload: this.options.uploader } : {}),
@@ -822,24 +844,42 @@ class NodeAgent implements Agent {
     }
   }
 
-  /** Rank 0's output dir, stored through staging once the process exited cleanly (D4). */
+  /**
+   * The rank's outputs, stored through staging once its process exited cleanly (D4): the files in
+   * its output dir (another rank's named apart from rank 0's, see rankOutputPrefix) and, on rank 0,
+   * the spec's declared outputs. Everything is found before anything is stored, so a missing
+   * declared output fails the rank without leaving uploads behind.
+   */
   private async storeOutputs(
     state: RankState,
     workDir: string,
     writer: LogChunkWriter,
   ): Promise<OutputFile[]> {
-    const { files, skipped } = await collectOutputs(path.join(workDir, OUTPUT_DIR));
+    const { files, skipped } = await collectOutputs(
+      path.join(workDir, OUTPUT_DIR),
+      rankOutputPrefix(state.rank),
+    );
     if (skipped.length > 0) {
       writer.line(
         'stderr',
         `gantry: not outputs (only plain files directly in GANTRY_OUTPUT_DIR are): ${skipped.join(', ')}`,
       );
     }
-    if (files.length === 0) return [];
-    const stored = await this.store(state, files);
+    const declared =
+      state.rank === 0 ? await collectDeclaredOutputs(workDir, state.offer.outputs ?? []) : [];
+    const all = [...files, ...declared];
+    const duplicate = firstDuplicateName(all);
+    if (duplicate !== undefined) {
+      throw new OutputStoreError(
+        `two outputs are named ${duplicate} (a declared output and a file in GANTRY_OUTPUT_DIR, or two declared outputs); one must be renamed`,
+      );
+    }
+    if (all.length === 0) return [];
+    const stored = await this.store(state, all);
     this.log('outputs-stored', {
       jobId: state.jobId,
       leaseEpoch: state.leaseEpoch,
+      rank: state.rank,
       outputs: stored.map((o) => o.name),
     });
     return stored;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   FileNameSchema,
   GantryError,
+  type LeaseOffer,
   type OutputFile,
   type SubjectCatalogue,
 } from '@gantry/contracts';
@@ -52,10 +53,15 @@ export interface CreatedFile {
   readonly uploadUrl: string;
 }
 
-/** Staging's create-file for the job's tenant; injected so tests and jobs without staging skip it. */
+/**
+ * Staging's create-attempt-file for the job's tenant; injected so tests and jobs without staging
+ * skip it. The file records the job and the lease epoch it was made under, so staging can collect
+ * it if the job never commits it.
+ */
 export type FileCreator = (request: {
   readonly tenant: string;
   readonly jobId: string;
+  readonly leaseEpoch: number;
   readonly name: string;
   readonly size: number;
   readonly sha256: string;
@@ -65,7 +71,10 @@ export type Uploader = (url: string, file: LocalFile) => Promise<Response>;
 
 const CreatedFileSchema = z.object({ fileId: z.string().min(1), uploadUrl: z.url() });
 
-/** create-file over `<ns>.cmd.staging.create-file`, as the job's tenant (its files are the tenant's). */
+/**
+ * create-attempt-file over `<ns>.cmd.staging.create-attempt-file`, as the job's tenant (its files
+ * are the tenant's).
+ */
 export const natsFileCreator =
   (
     nc: NatsConnection,
@@ -73,15 +82,15 @@ export const natsFileCreator =
     actor: string,
     timeoutMs = 10_000,
   ): FileCreator =>
-  async ({ tenant, jobId, name, size, sha256 }) => {
+  async ({ tenant, jobId, leaseEpoch, name, size, sha256 }) => {
     const reply = await sendCommand<unknown>(
       nc,
       subjects,
       'staging',
-      'create-file',
+      'create-attempt-file',
       commandEnvelope(
-        'CreateFile',
-        { name, size, sha256 },
+        'CreateAttemptFile',
+        { name, size, sha256, jobId, leaseEpoch },
         {
           tenant,
           correlationId: `job-${jobId}`,
@@ -92,7 +101,7 @@ export const natsFileCreator =
     );
     const parsed = CreatedFileSchema.safeParse(reply);
     if (!parsed.success)
-      throw new OutputStoreError('staging answered create-file with a malformed reply');
+      throw new OutputStoreError('staging answered create-attempt-file with a malformed reply');
     return { ref: parsed.data.fileId, uploadUrl: parsed.data.uploadUrl };
   };
 
@@ -116,11 +125,20 @@ export const sha256OfFile = async (file: string): Promise<{ size: number; sha256
 };
 
 /**
- * The regular files directly in the output dir, by name. A subdirectory, a link or a name staging
- * cannot carry is left out, and said so in `skipped`, rather than stored under a name that lies.
+ * What a rank's output files are named among the job's (D4): rank 0's keep their own names, so a
+ * single-node job's outputs are exactly its files; another rank's are prefixed with its rank, so
+ * the ranks of a gang cannot overwrite one another's.
+ */
+export const rankOutputPrefix = (rank: number): string => (rank === 0 ? '' : `rank${rank}-`);
+
+/**
+ * The regular files directly in the output dir, each named `prefix` + its file name. A
+ * subdirectory, a link or a name staging cannot carry is left out, and said so in `skipped`,
+ * rather than stored under a name that lies.
  */
 export const collectOutputs = async (
   outputDir: string,
+  prefix = '',
 ): Promise<{ files: LocalFile[]; skipped: string[] }> => {
   const entries = await fs.readdir(outputDir, { withFileTypes: true }).catch((err: unknown) => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -129,19 +147,73 @@ export const collectOutputs = async (
   const files: LocalFile[] = [];
   const skipped: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!entry.isFile() || !FileNameSchema.safeParse(entry.name).success) {
+    const name = `${prefix}${entry.name}`;
+    if (!entry.isFile() || !FileNameSchema.safeParse(name).success) {
       skipped.push(entry.name);
       continue;
     }
     const full = path.join(outputDir, entry.name);
-    files.push({ name: entry.name, path: full, ...(await sha256OfFile(full)) });
+    files.push({ name, path: full, ...(await sha256OfFile(full)) });
   }
   return { files, skipped };
+};
+
+export type DeclaredOutput = NonNullable<LeaseOffer['outputs']>[number];
+
+/**
+ * The spec's declared outputs (D4), found at their paths in the work dir after a clean exit, each
+ * under its declared name. A declared output is a promise of the job's: one that is missing, not a
+ * regular file, or (through a link) outside the work dir fails the rank, naming every such output,
+ * before anything is stored.
+ */
+export const collectDeclaredOutputs = async (
+  workDir: string,
+  declared: readonly DeclaredOutput[],
+): Promise<LocalFile[]> => {
+  const root = await fs.realpath(workDir);
+  const files: LocalFile[] = [];
+  const problems: string[] = [];
+  for (const output of declared) {
+    const where = `${output.name} (${output.path})`;
+    const target = path.resolve(root, output.path);
+    try {
+      const real = await fs.realpath(target);
+      const relative = path.relative(root, real);
+      if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+        problems.push(`${where} is not inside the work dir`);
+      } else if (!(await fs.stat(real)).isFile()) {
+        problems.push(`${where} is not a regular file`);
+      } else {
+        files.push({ name: output.name, path: real, ...(await sha256OfFile(real)) });
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(
+        code === 'ENOENT' || code === 'ENOTDIR'
+          ? `${where} is missing`
+          : `${where} could not be read (${code ?? (err as Error).message})`,
+      );
+    }
+  }
+  if (problems.length > 0)
+    throw new OutputStoreError(`declared outputs not produced: ${problems.join('; ')}`);
+  return files;
+};
+
+/** The first name two of the files share, if any: one attempt's outputs are one set of names. */
+export const firstDuplicateName = (files: readonly LocalFile[]): string | undefined => {
+  const seen = new Set<string>();
+  for (const { name } of files) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
 };
 
 export interface StoreFilesOptions {
   readonly tenant: string;
   readonly jobId: string;
+  readonly leaseEpoch: number;
   readonly files: readonly LocalFile[];
   readonly create: FileCreator;
   readonly upload?: Uploader;
@@ -162,6 +234,7 @@ export const storeFiles = async (options: StoreFilesOptions): Promise<OutputFile
       created = await options.create({
         tenant: options.tenant,
         jobId: options.jobId,
+        leaseEpoch: options.leaseEpoch,
         name: file.name,
         size: file.size,
         sha256: file.sha256,

@@ -9,11 +9,12 @@ import {
   type CreateFileReply,
   type EventEnvelope,
   type LeaseOffer,
+  type LogChunk,
   type OutputFile,
   type ResolveInputsReply,
 } from '@gantry/contracts';
 import { eventStoreMigrations } from '@gantry/event-store';
-import { messagingMigrations, sendCommand } from '@gantry/messaging';
+import { messagingMigrations, sendCommand, streamNames } from '@gantry/messaging';
 import { projectionMigrations, stagedFilesMigrations } from '@gantry/projections';
 import {
   aCommandEnvelope,
@@ -103,19 +104,21 @@ beforeAll(async () => {
     logger: false,
   });
   scheduler = new FakeScheduler(bed.nc, bed.subjects);
-  scheduler.start(['n1']);
+  scheduler.start(['n1', 'n2']);
   workRoot = mkdtempSync(path.join(os.tmpdir(), 'agent-outputs-'));
   chmodSync(workRoot, 0o711);
   const real = natsFileCreator(bed.nc, bed.subjects, 'agent:n1');
   creator = real;
-  agents.push(
-    await startAgent({
-      ...testAgentOptions(bed, workRoot, 'n1'),
-      progressPollMs: 100,
-      inputResolver: natsInputResolver(bed.nc, bed.subjects, 'agent:n1'),
-      fileCreator: (request) => creator(request),
-    }),
-  );
+  // n2 is rank 1 of the gangs; the other tests run on n1 alone.
+  for (const nodeId of ['n1', 'n2'])
+    agents.push(
+      await startAgent({
+        ...testAgentOptions(bed, workRoot, nodeId),
+        progressPollMs: 100,
+        inputResolver: natsInputResolver(bed.nc, bed.subjects, `agent:${nodeId}`),
+        fileCreator: (request) => creator(request),
+      }),
+    );
 }, 60_000);
 
 afterEach(() => {
@@ -144,11 +147,16 @@ const send = <T = { jobId: string; state: string }>(
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
-const submitted = async (command: string[], retry = { maxAttempts: 1 }): Promise<string> => {
+const submitted = async (
+  command: string[],
+  retry = { maxAttempts: 1 },
+  more: { nodes?: number; outputs?: { name: string; path: string }[] } = {},
+): Promise<string> => {
   const spec = {
     command,
     resources: { cpu: 1, memoryMiB: 64 },
     retry: { ...retry, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.05 },
+    ...more,
   };
   const { jobId } = await send('submit', 'SubmitJob', { spec, idempotencyKey: null });
   await send('admit', 'AdmitJob', { jobId });
@@ -156,14 +164,24 @@ const submitted = async (command: string[], retry = { maxAttempts: 1 }): Promise
   return jobId;
 };
 
-/** Leases the job under `epoch` to n1 (once its backoff allows) and hands the agent the offer. */
-const run = async (jobId: string, command: string[], epoch: number, attempt: number) => {
+/**
+ * Leases the job under `epoch` to `nodes` by rank (once its backoff allows) and hands each agent
+ * its rank's offer, with `more` (the scheduler puts the spec's declared outputs there).
+ */
+const run = async (
+  jobId: string,
+  command: string[],
+  epoch: number,
+  attempt: number,
+  more: Partial<LeaseOffer> = {},
+  nodes: readonly string[] = ['n1'],
+) => {
   const leaseExpiresAt = new Date(Date.now() + 30_000).toISOString();
   await eventually(`lease ${epoch} of ${jobId}`, () =>
     send('lease', 'LeaseJob', {
       jobId,
       leaseEpoch: epoch,
-      nodes: [{ nodeId: 'n1', rank: 0 }],
+      nodes: nodes.map((nodeId, rank) => ({ nodeId, rank })),
       leaseExpiresAt,
     }).then(
       () => true,
@@ -174,15 +192,49 @@ const run = async (jobId: string, command: string[], epoch: number, attempt: num
       },
     ),
   );
-  const offer: LeaseOffer = anOffer({
-    jobId,
-    attempt,
-    leaseEpoch: epoch,
-    command,
-    leaseExpiresAt,
-  });
-  scheduler.grant('n1', offer);
-  return offer;
+  const offers = nodes.map((nodeId, rank) =>
+    anOffer({
+      jobId,
+      attempt,
+      leaseEpoch: epoch,
+      rank,
+      worldSize: nodes.length,
+      hosts: [...nodes],
+      coordinator: `${nodes[0]}:29500`,
+      command,
+      leaseExpiresAt,
+      ...more,
+    }),
+  );
+  offers.forEach((offer, rank) => scheduler.grant(nodes[rank]!, offer));
+  return offers[0]!;
+};
+
+/** Every log chunk of the job, in stream order. */
+const readLogs = async (jobId: string): Promise<LogChunk[]> => {
+  const stream = streamNames(bed.subjects).logs;
+  const info = await bed.jsm.streams.info(stream);
+  const chunks: LogChunk[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const msg = await bed.jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    const chunk = msg?.json<LogChunk>();
+    if (chunk?.jobId === jobId) chunks.push(chunk);
+  }
+  return chunks;
+};
+
+const committedOutputs = (events: readonly EventEnvelope[]): OutputFile[] =>
+  (events.find((e) => e.type === 'OutputsCommitted')?.data['outputs'] as OutputFile[]) ?? [];
+
+/** What the job's attempts stored in staging, by name (whether committed or not). */
+const storedNames = async (jobId: string): Promise<string[]> => {
+  const { rows } = await bed.pool.query<{ name: string }>(
+    `SELECT data->>'name' AS name FROM events
+      WHERE type = 'FileCreated' AND data->'producedBy'->>'jobId' = $1
+      ORDER BY global_position`,
+    [jobId],
+  );
+  return rows.map((r) => r.name);
 };
 
 const history = (jobId: string): Promise<EventEnvelope[]> => bed.store.readStream(`job-${jobId}`);
@@ -295,6 +347,117 @@ describe('outputs (D4)', () => {
       [tenant],
     );
     expect(rows[0]!.n).toBe(2);
+  });
+});
+
+describe('every rank, and the declared outputs (D4)', () => {
+  it("commits every rank's output files together: rank 0's under their names, rank 1's apart", async () => {
+    const command = [
+      'sh',
+      '-c',
+      'printf "part $GANTRY_RANK" > "$GANTRY_OUTPUT_DIR/part.txt"; [ "$GANTRY_RANK" = 1 ] || printf summary > "$GANTRY_OUTPUT_DIR/summary.txt"',
+    ];
+    const jobId = await submitted(command, { maxAttempts: 1 }, { nodes: 2 });
+    await run(jobId, command, 1, 1, {}, ['n1', 'n2']);
+    const events = await settled(jobId);
+    scheduler.revoke('n1', jobId);
+    scheduler.revoke('n2', jobId);
+
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['OutputsCommitted', 'JobSucceeded']);
+    const outputs = committedOutputs(events);
+    expect(
+      outputs
+        .map(({ name, sha256 }) => ({ name, sha256 }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    ).toEqual([
+      { name: 'part.txt', sha256: sha('part 0') },
+      { name: 'rank1-part.txt', sha256: sha('part 1') },
+      { name: 'summary.txt', sha256: sha('summary') },
+    ]);
+    expect(await download(outputs.find((o) => o.name === 'rank1-part.txt')!.ref)).toBe('part 1');
+    // Each rank's RankExited carries its own files, verified before the commit.
+    const exits = events.filter((e) => e.type === 'RankExited');
+    expect(
+      exits.map((e) => [e.data['rank'], (e.data['outputs'] as OutputFile[]).map((o) => o.name)]),
+    ).toEqual(
+      expect.arrayContaining([
+        [0, ['part.txt', 'summary.txt']],
+        [1, ['rank1-part.txt']],
+      ]),
+    );
+  });
+
+  it("fails the attempt when rank 0 wrote a file named like rank 1's: no output is committed twice", async () => {
+    // Rank 1 reports only once rank 0's exit (with its clashing rank1-part.txt) is recorded.
+    const command = [
+      'sh',
+      '-c',
+      'if [ "$GANTRY_RANK" = 0 ]; then printf mine > "$GANTRY_OUTPUT_DIR/rank1-part.txt"; else sleep 2; printf theirs > "$GANTRY_OUTPUT_DIR/part.txt"; fi',
+    ];
+    const jobId = await submitted(command, { maxAttempts: 1 }, { nodes: 2 });
+    await run(jobId, command, 1, 1, {}, ['n1', 'n2']);
+    const events = await settled(jobId);
+    scheduler.revoke('n1', jobId);
+    scheduler.revoke('n2', jobId);
+
+    const types = events.map((e) => e.type);
+    expect(types).not.toContain('OutputsCommitted');
+    expect(types.slice(-2)).toEqual(['AttemptFailed', 'JobDeadLettered']);
+    // The clashing report (normally rank 1's, the later) was refused whole; that rank's exit was
+    // then recorded as a failure without outputs.
+    const exits = events.filter((e) => e.type === 'RankExited');
+    expect(exits.map((e) => e.data['exitCode']).sort()).toEqual([0, 1]);
+    expect(exits.find((e) => e.data['exitCode'] === 1)!.data['outputs']).toEqual([]);
+  });
+
+  it('collects the declared outputs from the work dir with those of GANTRY_OUTPUT_DIR', async () => {
+    const command = [
+      'sh',
+      '-c',
+      'mkdir -p out; printf weights > out/model.pt; printf "{}" > "$GANTRY_OUTPUT_DIR/metrics.json"',
+    ];
+    const declared = [{ name: 'model', path: 'out/model.pt' }];
+    const jobId = await submitted(command, { maxAttempts: 1 }, { outputs: declared });
+    await run(jobId, command, 1, 1, { outputs: declared });
+    const events = await settled(jobId);
+    scheduler.revoke('n1', jobId);
+
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['OutputsCommitted', 'JobSucceeded']);
+    const outputs = committedOutputs(events);
+    expect(outputs.map(({ name, size, sha256 }) => ({ name, size, sha256 }))).toEqual([
+      { name: 'metrics.json', size: 2, sha256: sha('{}') },
+      { name: 'model', size: 7, sha256: sha('weights') },
+    ]);
+    expect(await download(outputs[1]!.ref)).toBe('weights');
+    // Stored as the attempt's files (create-attempt-file), which is what staging's sweep reads.
+    expect((await storedNames(jobId)).sort()).toEqual(['metrics.json', 'model']);
+  });
+
+  it('fails the rank, saying why on stderr and storing nothing, when a declared output is missing', async () => {
+    const command = ['sh', '-c', 'printf "{}" > "$GANTRY_OUTPUT_DIR/metrics.json"'];
+    const declared = [
+      { name: 'model', path: 'out/model.pt' },
+      { name: 'vocab', path: 'vocab.txt' },
+    ];
+    const jobId = await submitted(command, { maxAttempts: 1 }, { outputs: declared });
+    await run(jobId, command, 1, 1, { outputs: declared });
+    const events = await settled(jobId);
+    scheduler.revoke('n1', jobId);
+
+    const types = events.map((e) => e.type);
+    expect(types).not.toContain('OutputsCommitted');
+    expect(types.slice(-3)).toEqual(['RankExited', 'AttemptFailed', 'JobDeadLettered']);
+    expect(events.find((e) => e.type === 'RankExited')!.data['exitCode']).toBe(1);
+    const chunks = await readLogs(jobId);
+    const stderr = chunks
+      .filter((c) => c.stream === 'stderr')
+      .map((c) => c.data)
+      .join('');
+    expect(stderr).toContain(
+      'gantry: declared outputs not produced: model (out/model.pt) is missing; vocab (vocab.txt) is missing',
+    );
+    expect(chunks.find((c) => c.eof)?.exitCode).toBe(1);
+    expect(await storedNames(jobId)).toEqual([]);
   });
 });
 

@@ -98,4 +98,19 @@ export class JobCommandsController {
   preempt(@Payload() command: CommandEnvelope): Promise<JobReply> {
     return this.jobs.execute(JOB_COMMAND_VERBS['preempt'], command);
   }
+
+  @OnCommand('record-step-submitted')
+  recordStepSubmitted(@Payload() command: CommandEnvelope): Promise<JobReply> {
+    return this.jobs.execute(JOB_COMMAND_VERBS['record-step-submitted'], command);
+  }
+
+  @OnCommand('record-step-outcome')
+  recordStepOutcome(@Payload() command: CommandEnvelope): Promise<JobReply> {
+    return this.jobs.execute(JOB_COMMAND_VERBS['record-step-outcome'], command);
+  }
+
+  @OnCommand('retry-steps')
+  retrySteps(@Payload() command: CommandEnvelope): Promise<JobReply> {
+    return this.jobs.execute(JOB_COMMAND_VERBS['retry-steps'], command);
+  }
 }

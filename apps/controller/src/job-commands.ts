@@ -40,6 +40,9 @@ export const JOB_COMMAND_VERBS = {
   'report-node-lost': 'ReportNodeLost',
   'expire-lease': 'ExpireLease',
   preempt: 'PreemptAttempt',
+  'record-step-submitted': 'RecordStepSubmitted',
+  'record-step-outcome': 'RecordStepOutcome',
+  'retry-steps': 'RetrySteps',
 } as const satisfies Record<string, JobCommandType>;
 export type JobCommandVerb = keyof typeof JOB_COMMAND_VERBS;
 

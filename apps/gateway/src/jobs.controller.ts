@@ -32,9 +32,11 @@ import {
   IdempotencyKeyHeaderSchema,
   JobIdSchema,
   ListJobsQuerySchema,
+  RetryStepsBodySchema,
   SubmitJobBodySchema,
   SubmitJobQuerySchema,
   type DryRunView,
+  type JobStepView,
   type JobView,
 } from './schemas';
 import { GATEWAY_DEPENDENCIES, type GatewayDependencies } from './tokens';
@@ -165,13 +167,15 @@ export class JobsController {
   async get(
     @Headers('authorization') authorization: string | undefined,
     @Param('id') id: string,
-  ): Promise<JobView & { estimatedStartAt: string | null }> {
+  ): Promise<JobView & { estimatedStartAt: string | null; steps: JobStepView[] }> {
     const key = await this.auth.tenant(authorization);
     const job = await this.jobs.get(key.tenant, jobIdOf(id));
     if (job === null) throw notFound();
-    const estimate =
-      job.state === 'QUEUED' ? await readStartEstimate(this.deps.pool, key.tenant, job.id) : null;
-    return { ...job, estimatedStartAt: estimate === null ? null : estimate.toISOString() };
+    const [estimate, steps] = await Promise.all([
+      job.state === 'QUEUED' ? readStartEstimate(this.deps.pool, key.tenant, job.id) : null,
+      job.run > 0 ? this.jobs.steps(key.tenant, job.id) : [],
+    ]);
+    return { ...job, estimatedStartAt: estimate === null ? null : estimate.toISOString(), steps };
   }
 
   /**
@@ -251,6 +255,25 @@ export class JobsController {
   }
 
   /**
+   * D5: runs a job's failed steps again (or the ones named, with their dependents), in a new
+   * run; the steps that succeeded keep their committed outputs, which the rerun steps get again.
+   */
+  @Post(':id/retry')
+  @HttpCode(200)
+  async retry(
+    @Headers('authorization') authorization: string | undefined,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() req: FastifyRequest,
+  ): Promise<JobAccepted> {
+    const { steps } = parseInput(RetryStepsBodySchema, body ?? {}, 'the retry request');
+    return this.onJob(authorization, id, req, 'retry-steps', 'RetrySteps', (actor) => ({
+      ...(steps === undefined ? {} : { steps }),
+      retriedBy: actor,
+    }));
+  }
+
+  /**
    * A command about one of the caller's jobs: the controller answers NOT_FOUND for another
    * tenant's job exactly as for a missing one (invariant 7), since the tenant travels in metadata.
    */
@@ -264,12 +287,16 @@ export class JobsController {
   ): Promise<JobAccepted> {
     const key = await this.auth.tenant(authorization);
     const jobId = jobIdOf(id);
-    const reply = await this.commands.send<JobReply>(
+    const reply = await this.commands.send<JobReply & { version: number }>(
       'controller',
       verb,
       type,
       { jobId, ...data(keyActor(key.keyId)) },
       originOfKey(key, req),
+    );
+    // Read your writes: a GET right after a cancel or a retry must not show the job as before.
+    await untilVisible(
+      async () => ((await this.jobs.version(key.tenant, jobId)) ?? 0) >= reply.version,
     );
     return { id: reply.jobId, state: reply.state };
   }

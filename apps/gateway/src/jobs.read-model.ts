@@ -1,12 +1,13 @@
 import { type Pool } from 'pg';
 import { type JobCursor } from './cursor';
-import { type JobView } from './schemas';
+import { type JobStepView, type JobView } from './schemas';
 
 /** The job_summary columns the API shows; timestamps as ISO text, the cursor's at full precision. */
 const COLUMNS = `
   job_id, state, name, nodes, pool, priority, attempt, lease_epoch, assigned_nodes, exit_codes,
   cancel_requested, reason_code, reason, not_before, submitted_at, admitted_at, queued_at,
-  started_at, finished_at, updated_at, outputs, progress, checkpoint,
+  started_at, finished_at, updated_at, outputs, progress, checkpoint, run, parent_job_id,
+  parent_step, parent_run,
   to_char(submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS submitted_key`;
 
 interface JobRow {
@@ -33,7 +34,21 @@ interface JobRow {
   outputs: JobView['outputs'];
   progress: number | null;
   checkpoint: JobView['checkpoint'];
+  run: number;
+  parent_job_id: string | null;
+  parent_step: string | null;
+  parent_run: number | null;
   submitted_key: string;
+}
+
+interface StepRow {
+  step: string;
+  depends_on: string[];
+  state: JobStepView['state'];
+  run: number;
+  child_job_id: string | null;
+  reason: string | null;
+  outputs: JobStepView['outputs'];
 }
 
 const iso = (value: Date | null): string | null => (value === null ? null : value.toISOString());
@@ -64,6 +79,11 @@ export const toJobView = (row: JobRow): JobView => ({
   outputs: row.outputs,
   progress: row.progress,
   checkpoint: row.checkpoint,
+  run: row.run,
+  parent:
+    row.parent_job_id === null || row.parent_step === null || row.parent_run === null
+      ? null
+      : { jobId: row.parent_job_id, step: row.parent_step, run: row.parent_run },
 });
 
 export interface JobPage {
@@ -84,6 +104,33 @@ export class JobsReadModel {
       [tenant, jobId],
     );
     return rows[0] ? toJobView(rows[0]) : null;
+  }
+
+  /** How far the job's row has caught up with its stream; null for no such job. */
+  async version(tenant: string, jobId: string): Promise<number | null> {
+    const { rows } = await this.pool.query<{ last_version: number }>(
+      'SELECT last_version FROM job_summary WHERE tenant = $1 AND job_id = $2',
+      [tenant, jobId],
+    );
+    return rows[0]?.last_version ?? null;
+  }
+
+  /** A job with steps' steps, in the spec's order (D5); empty for any other job. */
+  async steps(tenant: string, jobId: string): Promise<JobStepView[]> {
+    const { rows } = await this.pool.query<StepRow>(
+      `SELECT step, depends_on, state, run, child_job_id, reason, outputs
+         FROM job_steps WHERE tenant = $1 AND job_id = $2 ORDER BY position`,
+      [tenant, jobId],
+    );
+    return rows.map((row) => ({
+      name: row.step,
+      dependsOn: row.depends_on,
+      state: row.state,
+      run: row.run,
+      jobId: row.child_job_id,
+      reason: row.reason,
+      outputs: row.outputs,
+    }));
   }
 
   /**

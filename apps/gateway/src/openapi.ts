@@ -29,6 +29,8 @@ import {
   JobLogsQuerySchema,
   JobOutputDownloadSchema,
   JobSchema,
+  JobStepSchema,
+  RetryStepsBodySchema,
   ListJobsQuerySchema,
   LogEventSchema,
   ProblemSchema,
@@ -120,6 +122,9 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
             .describe(
               'QUEUED only: when the scheduler expects it to start, if running work ends as expected (C7); null otherwise or when not within reach',
             ),
+          steps: z
+            .array(JobStepSchema)
+            .describe('a job with steps: each step, in the spec order (D5); empty for other jobs'),
         }),
         'the job',
       ),
@@ -181,6 +186,24 @@ export const buildOpenApiDocument = (): ReturnType<OpenApiGeneratorV31['generate
       200: json(JobAcceptedSchema, 'the job after the release'),
       404: problem('no such job for this tenant'),
       409: problem('the job is not held'),
+      ...tenantErrors,
+    },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/jobs/{id}/retry',
+    summary:
+      "Run a job's failed steps again (or the named ones, with their dependents); succeeded steps keep their outputs",
+    security,
+    request: {
+      params: JobIdParamsSchema,
+      body: { content: { 'application/json': { schema: RetryStepsBodySchema } }, required: false },
+    },
+    responses: {
+      200: json(JobAcceptedSchema, 'the job, BLOCKED again while its steps run'),
+      400: problem('a malformed request, or a step the job does not have'),
+      404: problem('no such job for this tenant'),
+      409: problem('the job has no steps, has not ended, or has no failed step to retry'),
       ...tenantErrors,
     },
   });

@@ -135,9 +135,48 @@ export const JobSchema = z
     checkpoint: JobCheckpointSchema.nullable().describe(
       'the last checkpoint an attempt saved; a retry resumes from it (D7)',
     ),
+    run: z
+      .number()
+      .int()
+      .describe('a job with steps: the run of its steps, 1 until a retry (D5); 0 for other jobs'),
+    parent: z
+      .object({ jobId: z.string(), step: z.string(), run: z.number().int() })
+      .nullable()
+      .describe('the job (and its step and run) this job runs a step of; null for a job of yours'),
   })
   .meta({ id: 'Job' });
 export type JobView = z.infer<typeof JobSchema>;
+
+/** One step of a job with steps (D5), as its job's page shows it. */
+export const JobStepSchema = z
+  .object({
+    name: z.string(),
+    dependsOn: z.array(z.string()),
+    state: z
+      .enum(['WAITING', 'SUBMITTED', 'SUCCEEDED', 'FAILED', 'SKIPPED'])
+      .describe('SUBMITTED: its job exists and runs (see that job for its own state)'),
+    run: z.number().int().describe('the run that last changed it'),
+    jobId: z.string().nullable().describe('the job that runs (or ran) it in that run'),
+    reason: z.string().nullable().describe('why it failed, or why it was not run'),
+    outputs: z
+      .array(
+        z.object({ name: z.string(), ref: z.string(), size: z.number().int(), sha256: z.string() }),
+      )
+      .describe('committed by its job; what its dependents get as inputs, and a retry reuses'),
+  })
+  .meta({ id: 'JobStep' });
+export type JobStepView = z.infer<typeof JobStepSchema>;
+
+export const RetryStepsBodySchema = z
+  .strictObject({
+    steps: z
+      .array(z.string().min(1).max(64))
+      .min(1)
+      .max(1_000)
+      .optional()
+      .describe('the steps to run again, with their dependents; by default the failed and skipped'),
+  })
+  .meta({ id: 'RetryStepsRequest' });
 
 export const JobListSchema = z
   .object({ items: z.array(JobSchema), nextCursor: z.string().nullable() })

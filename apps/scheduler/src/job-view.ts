@@ -197,6 +197,20 @@ export const foldJobEvent = (view: JobView | undefined, event: JobEnvelope): Fol
     case 'JobDeadLettered':
     case 'JobCancelled':
       return { view: { ...next, phase: 'done', lease: null }, effects: [changed] };
+    // A job with steps (D5) is never placed: its steps are jobs of their own.
+    case 'StepSubmitted':
+    case 'StepSucceeded':
+    case 'StepFailed':
+    case 'StepSkipped':
+      return { view: next, effects: [] };
+    case 'StepsRetried':
+      return { view: { ...next, phase: 'waiting' }, effects: [] };
+    case 'StepsSucceeded':
+    case 'StepsFailed':
+      return { view: { ...next, phase: 'done', lease: null }, effects: [] };
+    // The attempt ended cleanly and the job now waits for its children (D5): its nodes are free.
+    case 'JobFannedOut':
+      return { view: { ...next, phase: 'waiting', lease: null }, effects: [changed] };
     default: {
       const unhandled: never = event;
       throw new Error(`no case for ${(unhandled as EventEnvelope).type}`);

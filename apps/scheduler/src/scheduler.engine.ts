@@ -856,7 +856,8 @@ export class SchedulerEngine {
       hosts,
       coordinator: `${hosts[0]}:${coordinatorPort(job.jobId)}`,
       leaseExpiresAt: new Date(lastRenewal + this.options.config.leaseTtlMs).toISOString(),
-      command: spec.command,
+      // A job with steps has no command of its own, and is never leased.
+      command: spec.command ?? [],
       env: spec.env,
       resources: spec.resources,
       runtime: spec.runtime,
@@ -864,6 +865,7 @@ export class SchedulerEngine {
         ? {}
         : { maxRuntimeSeconds: spec.maxRuntimeSeconds }),
       inputs: spec.inputs,
+      ...(spec.outputs.length === 0 ? {} : { outputs: spec.outputs }),
     };
   }
 

@@ -20,8 +20,14 @@ import {
 } from '@gantry/projections';
 import { createBlobServer } from './blob-http';
 import { NatsBlobStore, type BlobStore } from './blob-store';
+import { OrphanSweep } from './orphan-sweep';
 import { StagedFiles, type StorageMeter } from './staged-files.service';
-import { type StagingHttpConfig } from './staging.config';
+import {
+  DEFAULT_ORPHAN_GRACE_SECONDS,
+  DEFAULT_ORPHAN_SWEEP_SECONDS,
+  type OrphanSweepConfig,
+  type StagingHttpConfig,
+} from './staging.config';
 import { StagingModule } from './staging.module';
 
 export interface StagingAppOptions {
@@ -31,6 +37,8 @@ export interface StagingAppOptions {
   readonly pool: Pool;
   readonly store: PostgresEventStore;
   readonly http: StagingHttpConfig;
+  /** The collection of attempts' uncommitted files (D4); the defaults unless set. */
+  readonly orphans?: OrphanSweepConfig;
   /** Defaults to the namespace's JetStream object store bucket. */
   readonly blobs?: BlobStore;
   readonly clock?: () => Date;
@@ -43,6 +51,8 @@ export interface StagingAppOptions {
 export interface StagingApp {
   /** The base URL the signed URLs carry. */
   readonly url: string;
+  /** One pass of the orphan sweep now (tests; the timer runs it otherwise). */
+  sweepOrphans(): Promise<{ readonly ran: boolean; readonly deleted: readonly string[] }>;
   close(): Promise<void>;
 }
 
@@ -120,9 +130,22 @@ export const startStagingApp = async (options: StagingAppOptions): Promise<Stagi
   app.useGlobalFilters(new GantryRpcExceptionFilter());
   await app.listen();
 
+  const orphans = new OrphanSweep({
+    pool: options.pool,
+    store: options.store,
+    files,
+    clock: options.clock ?? (() => new Date()),
+    graceMs: options.orphans?.graceMs ?? DEFAULT_ORPHAN_GRACE_SECONDS * 1_000,
+    intervalMs: options.orphans?.intervalMs ?? DEFAULT_ORPHAN_SWEEP_SECONDS * 1_000,
+    log,
+  });
+  orphans.start();
+
   return {
     url: publicUrl,
+    sweepOrphans: () => orphans.sweep(),
     close: async () => {
+      await orphans.stop();
       await app.close();
       await server.close();
     },

@@ -18,6 +18,12 @@ export class FileCommandsController {
     return this.files.createFile(command);
   }
 
+  /** An agent storing an attempt's output or checkpoint (D4, D7). */
+  @OnCommand('create-attempt-file')
+  createAttemptFile(@Payload() command: CommandEnvelope): Promise<CreateFileReply> {
+    return this.files.createAttemptFile(command);
+  }
+
   @OnCommand('resolve-inputs')
   resolveInputs(@Payload() command: CommandEnvelope): Promise<ResolveInputsReply> {
     return this.files.resolveInputs(command);

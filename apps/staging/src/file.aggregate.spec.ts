@@ -7,7 +7,13 @@ const FILE = fileIdFrom('0f8c6d1e-2b3a-4c5d-8e9f-a0b1c2d3e4f5');
 const SHA = 'a'.repeat(64);
 const OTHER_SHA = 'b'.repeat(64);
 
-const created = (extra: { expectedSize?: number; expectedSha256?: string } = {}): FileEvent => ({
+const created = (
+  extra: {
+    expectedSize?: number;
+    expectedSha256?: string;
+    producedBy?: { jobId: string; leaseEpoch: number };
+  } = {},
+): FileEvent => ({
   type: 'FileCreated',
   data: { fileId: FILE, name: 'in.csv', ...extra, createdAt: NOW.toISOString() },
 });
@@ -118,6 +124,55 @@ describe('the file aggregate', () => {
       size: 3,
       sha256: SHA,
       objectName: `${FILE}.1`,
+    });
+  });
+
+  describe("deletion (D4: an attempt's uncommitted file)", () => {
+    const made = created({ producedBy: { jobId: 'j-1', leaseEpoch: 2 } });
+    const remove = (objectName: string | null): FileCommand => ({
+      type: 'DeleteFile',
+      data: { reason: 'never committed', objectName },
+    });
+    const deleted: FileEvent = {
+      type: 'FileDeleted',
+      data: { fileId: FILE, reason: 'never committed', deletedAt: NOW.toISOString() },
+    };
+
+    it('records who made a file an attempt stored', () => {
+      expect(
+        when([], {
+          type: 'CreateFile',
+          data: { fileId: FILE, name: 'in.csv', producedBy: { jobId: 'j-1', leaseEpoch: 2 } },
+        }),
+      ).toEqual([made]);
+    });
+
+    it.each<[string, FileEvent[], string | null]>([
+      ['an uploaded one', [made, uploaded], `${FILE}.1`],
+      ['one never uploaded', [made], null],
+    ])('deletes %s, with the reason', (_case, given, objectName) => {
+      expect(when(given, remove(objectName))).toEqual([deleted]);
+      expect(foldFile([...given, deleted])).toMatchObject({ status: 'DELETED', name: 'in.csv' });
+    });
+
+    it('answers a repeated deletion with nothing', () => {
+      expect(when([made, uploaded, deleted], remove(`${FILE}.1`))).toEqual([]);
+    });
+
+    it.each<[string, FileEvent[], string]>([
+      ["a tenant's own file", [created(), uploaded], ErrorCodes.ILLEGAL_TRANSITION],
+      ['no file', [], ErrorCodes.NOT_FOUND],
+    ])('refuses to delete %s', (_case, given, code) => {
+      expect(when(given, remove(`${FILE}.1`))).toBe(code);
+    });
+
+    it('refuses a deletion that removed no bytes of a file an upload made READY meanwhile', () => {
+      expect(when([made, uploaded], remove(null))).toBe(ErrorCodes.ILLEGAL_TRANSITION);
+    });
+
+    it('takes no upload to a deleted file', () => {
+      expect(uploadRefusal(foldFile([made, deleted]))?.code).toBe(ErrorCodes.NOT_FOUND);
+      expect(when([made, deleted], upload(3, SHA))).toBe(ErrorCodes.NOT_FOUND);
     });
   });
 });

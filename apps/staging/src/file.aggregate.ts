@@ -1,11 +1,12 @@
 import { ErrorCodes, GantryError, type FileEvent, type FileId } from '@gantry/contracts';
 
-export type StagedFileStateName = 'PENDING_UPLOAD' | 'READY';
+export type StagedFileStateName = 'PENDING_UPLOAD' | 'READY' | 'DELETED';
 
 /**
  * The staged file aggregate, pure (CONVENTIONS.md #1). One stream per file, its id the file id:
  *
  *   (absent) --CreateFile--> PENDING_UPLOAD --RecordUpload--> READY
+ *   PENDING_UPLOAD | READY --DeleteFile--> DELETED     only a file an attempt made (D4)
  *
  * READY is final: the bytes behind a file never change, so whatever resolved a ref earlier and
  * whatever downloads it later see the same digest. An upload that does not match the size or
@@ -19,6 +20,7 @@ export type FileState =
       readonly name: string;
       readonly expectedSize: number | null;
       readonly expectedSha256: string | null;
+      readonly producedBy: ProducedBy | null;
     }
   | {
       readonly status: 'READY';
@@ -27,7 +29,15 @@ export type FileState =
       readonly size: number;
       readonly sha256: string;
       readonly objectName: string;
-    };
+      readonly producedBy: ProducedBy | null;
+    }
+  | { readonly status: 'DELETED'; readonly fileId: FileId; readonly name: string };
+
+/** The job and lease epoch an attempt's file was made under (D4); absent for a tenant's file. */
+export interface ProducedBy {
+  readonly jobId: string;
+  readonly leaseEpoch: number;
+}
 
 export type FileCommand =
   | {
@@ -37,6 +47,7 @@ export type FileCommand =
         readonly name: string;
         readonly size?: number | undefined;
         readonly sha256?: string | undefined;
+        readonly producedBy?: ProducedBy | undefined;
       };
     }
   | {
@@ -46,6 +57,15 @@ export type FileCommand =
         readonly sha256: string;
         readonly objectName: string;
       };
+    }
+  | {
+      readonly type: 'DeleteFile';
+      /**
+       * `objectName`: the bytes the deleter removed first (null: none, the file was never
+       * uploaded). If the file is not in that state any more (an upload landed meanwhile), the
+       * deletion is refused, so no bytes are ever left behind a deleted file.
+       */
+      readonly data: { readonly reason: string; readonly objectName: string | null };
     };
 
 export const initialFileState = (): FileState => ({ status: 'absent' });
@@ -62,6 +82,7 @@ export const evolveFile = (state: FileState, event: FileEvent): FileState => {
         name: event.data.name,
         expectedSize: event.data.expectedSize ?? null,
         expectedSha256: event.data.expectedSha256 ?? null,
+        producedBy: event.data.producedBy ?? null,
       };
     case 'FileUploaded':
       return {
@@ -71,6 +92,13 @@ export const evolveFile = (state: FileState, event: FileEvent): FileState => {
         size: event.data.size,
         sha256: event.data.sha256,
         objectName: event.data.objectName,
+        producedBy: state.status === 'PENDING_UPLOAD' ? state.producedBy : null,
+      };
+    case 'FileDeleted':
+      return {
+        status: 'DELETED',
+        fileId: event.data.fileId,
+        name: state.status === 'absent' ? '' : state.name,
       };
     default: {
       const unreachable: never = event;
@@ -89,6 +117,7 @@ export const foldFile = (events: readonly FileEvent[]): FileState =>
 export const uploadRefusal = (state: FileState): GantryError | null => {
   switch (state.status) {
     case 'absent':
+    case 'DELETED':
       return new GantryError(ErrorCodes.NOT_FOUND, 'no such file');
     case 'READY':
       return new GantryError(
@@ -113,7 +142,7 @@ export const decideFile = (state: FileState, command: FileCommand, now: Date): F
           details: { fileId: state.fileId },
         });
       }
-      const { fileId, name, size, sha256 } = command.data;
+      const { fileId, name, size, sha256, producedBy } = command.data;
       return [
         {
           type: 'FileCreated',
@@ -122,6 +151,7 @@ export const decideFile = (state: FileState, command: FileCommand, now: Date): F
             name,
             ...(size === undefined ? {} : { expectedSize: size }),
             ...(sha256 === undefined ? {} : { expectedSha256: sha256 }),
+            ...(producedBy === undefined ? {} : { producedBy }),
             createdAt: now.toISOString(),
           },
         },
@@ -138,6 +168,32 @@ export const decideFile = (state: FileState, command: FileCommand, now: Date): F
         {
           type: 'FileUploaded',
           data: { fileId: state.fileId, size, sha256, objectName, uploadedAt: now.toISOString() },
+        },
+      ];
+    }
+    case 'DeleteFile': {
+      // A repeat of a deletion (a sweep that stopped half-way) changes nothing.
+      if (state.status === 'DELETED') return [];
+      if (state.status === 'absent') throw new GantryError(ErrorCodes.NOT_FOUND, 'no such file');
+      if (state.producedBy === null) {
+        throw new GantryError(
+          ErrorCodes.ILLEGAL_TRANSITION,
+          `${state.fileId} is a tenant's own file; only an attempt's uncommitted files are deleted`,
+          { details: { fileId: state.fileId } },
+        );
+      }
+      const held = state.status === 'READY' ? state.objectName : null;
+      if (held !== command.data.objectName) {
+        throw new GantryError(
+          ErrorCodes.ILLEGAL_TRANSITION,
+          `${state.fileId} changed while it was being deleted`,
+          { retryable: true, details: { fileId: state.fileId, state: state.status } },
+        );
+      }
+      return [
+        {
+          type: 'FileDeleted',
+          data: { fileId: state.fileId, reason: command.data.reason, deletedAt: now.toISOString() },
         },
       ];
     }

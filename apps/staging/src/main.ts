@@ -3,7 +3,7 @@ import { connectNats } from '@gantry/messaging';
 import { projectionMigrations, stagedFilesMigrations } from '@gantry/projections';
 import { runService } from '@gantry/service-runtime';
 import { startStagingApp } from './app';
-import { DEV_STAGING_SECRET, readStagingHttpConfig } from './staging.config';
+import { DEV_STAGING_SECRET, readOrphanSweepConfig, readStagingHttpConfig } from './staging.config';
 
 /**
  * Staging: the only writer of `file-…` streams and of the staged bytes (a JetStream object store
@@ -15,13 +15,14 @@ runService({
   migrations: [...eventStoreMigrations, ...projectionMigrations, ...stagedFilesMigrations],
   start: async ({ config, subjects, pool, store, log }) => {
     const http = readStagingHttpConfig(process.env);
+    const orphans = readOrphanSweepConfig(process.env);
     if (http.secret === DEV_STAGING_SECRET) {
       log('dev_secret', {
         warning: 'GANTRY_STAGING_SECRET is unset: signed URLs use the dev secret',
       });
     }
     const nc = await connectNats(config.natsUrl, `gantry-staging-${process.pid}`);
-    const app = await startStagingApp({ nc, subjects, pool, store, http, log });
+    const app = await startStagingApp({ nc, subjects, pool, store, http, orphans, log });
     return {
       close: async () => {
         await app.close();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type z } from 'zod';
 import {
+  CreateAttemptFile,
   CreateFile,
   ErrorCodes,
   GantryError,
@@ -119,7 +120,23 @@ export class StagedFiles {
   }
 
   async createFile(envelope: CommandEnvelope): Promise<CreateFileReply> {
-    const data = parse(CreateFile, envelope.data);
+    return this.create(envelope, parse(CreateFile, envelope.data));
+  }
+
+  /**
+   * An attempt's output or checkpoint (D4, D7), stored by an agent: like create-file, but the file
+   * records the job and lease epoch it was made under, which is what lets the orphan sweep collect
+   * it if the job never commits it.
+   */
+  async createAttemptFile(envelope: CommandEnvelope): Promise<CreateFileReply> {
+    const { jobId, leaseEpoch, ...announced } = parse(CreateAttemptFile, envelope.data);
+    return this.create(envelope, { ...announced, producedBy: { jobId, leaseEpoch } });
+  }
+
+  private async create(
+    envelope: CommandEnvelope,
+    data: Omit<Extract<FileCommand, { type: 'CreateFile' }>['data'], 'fileId'>,
+  ): Promise<CreateFileReply> {
     const fileId = fileIdFrom(this.options.newId());
     const decision = await this.processor.handle(
       fileDecider,
@@ -229,6 +246,43 @@ export class StagedFiles {
       });
     }
     return { data, size: state.size, sha256: state.sha256, name: state.name };
+  }
+
+  /**
+   * Deletes an attempt's file its job never committed (D4): its bytes first, then its storage
+   * charge, then the fact. Each step is safe to repeat, so a deletion cut short is finished by the
+   * next sweep; the fact is refused if an upload landed after the bytes were looked at, so a
+   * deleted file never leaves bytes behind. Returns whether this call recorded the deletion.
+   */
+  async deleteAttemptFile(fileId: FileId, reason: string): Promise<boolean> {
+    const { tenant, state } = await this.load(fileId);
+    if (tenant === null || state.status === 'absent' || state.status === 'DELETED') return false;
+    if (state.producedBy === null) {
+      throw new GantryError(
+        ErrorCodes.ILLEGAL_TRANSITION,
+        `${fileId} is a tenant's own file; only an attempt's uncommitted files are deleted`,
+        { details: { fileId } },
+      );
+    }
+    const objectName = state.status === 'READY' ? state.objectName : null;
+    if (objectName !== null) {
+      // The object store answers the deletion of a missing object with success: safe to repeat.
+      await this.options.blobs.delete(objectName);
+      await this.options.meter?.release(tenant, fileId);
+    }
+    const decision = await this.processor.handle(
+      fileDecider,
+      fileStreamId(fileId),
+      { type: 'DeleteFile', data: { reason, objectName } },
+      {
+        tenant,
+        causationId: this.options.newId(),
+        correlationId: `job-${state.producedBy.jobId}`,
+        actor: 'staging:orphan-sweep',
+      },
+    );
+    await this.project(decision.appended);
+    return decision.appended.length > 0;
   }
 
   private grant(

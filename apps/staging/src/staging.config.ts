@@ -8,6 +8,9 @@
  * - GANTRY_STAGING_SECRET: the HMAC key of the signed URLs. The default is a published dev value:
  *   anyone can mint URLs with it, so set a real secret anywhere but a laptop.
  * - GANTRY_STAGING_MAX_UPLOAD_BYTES: the largest upload taken (default 256 MiB).
+ * - GANTRY_STAGING_ORPHAN_GRACE_SECONDS: how long an attempt's output or checkpoint that its job
+ *   never committed is kept before it is deleted (default 3600; D4).
+ * - GANTRY_STAGING_ORPHAN_SWEEP_SECONDS: how often such files are looked for (default 300; 0 off).
  */
 export const DEV_STAGING_SECRET = 'gantry-dev-staging-secret-do-not-use-in-production';
 export const DEFAULT_STAGING_PORT = 8081;
@@ -42,4 +45,22 @@ export const readStagingHttpConfig = (env: NodeJS.ProcessEnv): StagingHttpConfig
   publicUrl: env['GANTRY_STAGING_URL'] || undefined,
   secret: env['GANTRY_STAGING_SECRET'] || DEV_STAGING_SECRET,
   maxUploadBytes: wholeNumber(env, 'GANTRY_STAGING_MAX_UPLOAD_BYTES', DEFAULT_MAX_UPLOAD_BYTES, 1),
+});
+
+export const DEFAULT_ORPHAN_GRACE_SECONDS = 60 * 60;
+export const DEFAULT_ORPHAN_SWEEP_SECONDS = 5 * 60;
+
+export interface OrphanSweepConfig {
+  readonly graceMs: number;
+  /** 0: no sweep runs on its own. */
+  readonly intervalMs: number;
+}
+
+export const readOrphanSweepConfig = (env: NodeJS.ProcessEnv): OrphanSweepConfig => ({
+  graceMs:
+    wholeNumber(env, 'GANTRY_STAGING_ORPHAN_GRACE_SECONDS', DEFAULT_ORPHAN_GRACE_SECONDS, 0) *
+    1_000,
+  intervalMs:
+    wholeNumber(env, 'GANTRY_STAGING_ORPHAN_SWEEP_SECONDS', DEFAULT_ORPHAN_SWEEP_SECONDS, 0) *
+    1_000,
 });

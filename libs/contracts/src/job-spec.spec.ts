@@ -80,6 +80,21 @@ describe('job spec', () => {
       expect(findStepGraphProblem(steps)?.message).toBe(message);
       expect(JobSpecSchema.safeParse({ ...minimal, steps }).success).toBe(false);
     });
+
+    it('needs a command for every step: its own, or the job one it inherits', () => {
+      const { command: _command, ...commandless } = minimal;
+      const issues = (spec: unknown) =>
+        (JobSpecSchema.safeParse(spec).error?.issues ?? []).map((i) => [i.path, i.message]);
+      expect(issues(commandless)).toEqual([[['command'], 'a job needs a command']]);
+      expect(issues({ ...commandless, steps: [step('a')] })).toEqual([]);
+      expect(issues({ ...minimal, steps: [{ name: 'a' }] })).toEqual([]);
+      expect(issues({ ...commandless, steps: [step('a'), { name: 'b' }] })).toEqual([
+        [
+          ['steps', 1, 'command'],
+          'a step needs a command, or the job one for its steps to inherit',
+        ],
+      ]);
+    });
   });
 
   it('is published as a JSON Schema that refuses unknown fields', () => {
@@ -89,7 +104,8 @@ describe('job spec', () => {
       additionalProperties: boolean;
     };
     expect(schema.$schema).toContain('2020-12');
-    expect(schema.required).toEqual(expect.arrayContaining(['command', 'resources']));
+    // `command` may be left out when every step has one, which the schema cannot say as a field.
+    expect(schema.required).toEqual(expect.arrayContaining(['resources']));
     expect(schema.additionalProperties).toBe(false);
   });
 });

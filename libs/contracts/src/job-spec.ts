@@ -58,12 +58,22 @@ export const OutputSchema = z.strictObject({
   path: z.string().regex(RELATIVE_PATH, 'a relative path inside the work directory'),
 });
 
+/**
+ * One step of a job's DAG (D5). A step runs as a job of its own (its own attempts, lease, retry
+ * budget and outputs), inheriting the job's spec; what it sets here overrides that. It starts once
+ * every step it depends on has succeeded, with their committed outputs among its inputs.
+ */
 export const StepSchema = z.strictObject({
   name: z.string().regex(STEP_NAME, 'step names are lowercase words joined by -'),
-  command: CommandSchema,
-  env: EnvSchema.default({}),
+  command: CommandSchema.optional().describe("the step's argv; the job's command when left out"),
+  env: EnvSchema.default({}).describe("added to the job's env, overriding names it shares"),
   dependsOn: z.array(z.string()).max(256).default([]),
   retry: RetryPolicySchema.optional(),
+  nodes: z.number().int().min(1).max(1_024).optional(),
+  resources: ResourcesSchema.optional(),
+  pool: SubjectTokenSchema.optional(),
+  expectedRuntimeSeconds: z.number().int().positive().max(31_536_000).optional(),
+  maxRuntimeSeconds: z.number().int().positive().max(31_536_000).optional(),
 });
 export type Step = z.infer<typeof StepSchema>;
 
@@ -74,7 +84,8 @@ const LabelsSchema = z
 export const JobSpecSchema = z
   .strictObject({
     name: z.string().min(1).max(200).optional(),
-    command: CommandSchema,
+    /** Required, unless every step has its own (a job with steps runs only its steps). */
+    command: CommandSchema.optional(),
     env: EnvSchema.default({}),
     nodes: z
       .number()
@@ -107,6 +118,16 @@ export const JobSpecSchema = z
         message: 'must be at least expectedRuntimeSeconds',
       });
     }
+    if (spec.command === undefined && spec.steps.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'a job needs a command' });
+    spec.steps.forEach((step, i) => {
+      if (step.command === undefined && spec.command === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'command'],
+          message: 'a step needs a command, or the job one for its steps to inherit',
+        });
+    });
     const problem = findStepGraphProblem(spec.steps);
     if (problem)
       ctx.addIssue({ code: 'custom', path: ['steps', ...problem.path], message: problem.message });
@@ -114,6 +135,25 @@ export const JobSpecSchema = z
 
 export type JobSpec = z.output<typeof JobSpecSchema>;
 export type JobSpecInput = z.input<typeof JobSpecSchema>;
+
+/**
+ * A child job a running job asks for (D5 fan-out), by writing a manifest its agent reads on a
+ * clean exit: a JSON array of these. The job then waits for its children, as for steps, and ends
+ * with them. `name` is the child's step name in the job.
+ */
+export const ChildJobRequestSchema = z.strictObject({
+  name: z.string().regex(STEP_NAME, 'child names are lowercase words joined by -'),
+  spec: JobSpecSchema,
+});
+export type ChildJobRequest = z.output<typeof ChildJobRequestSchema>;
+export const MAX_CHILD_JOBS = 100;
+export const ChildJobRequestsSchema = z
+  .array(ChildJobRequestSchema)
+  .max(MAX_CHILD_JOBS)
+  .refine(
+    (children) => new Set(children.map((c) => c.name)).size === children.length,
+    'child names are unique',
+  );
 
 /** Steps must form a DAG: unique names, known dependencies, no cycle. */
 export function findStepGraphProblem(

@@ -3,6 +3,7 @@ import {
   CommandSchema,
   EnvSchema,
   InputSchema,
+  OutputSchema,
   ResourcesSchema,
   RuntimeKindSchema,
 } from './job-spec';
@@ -105,6 +106,11 @@ export const LeaseOfferSchema = z.strictObject({
   runtime: RuntimeKindSchema.default('shell'),
   maxRuntimeSeconds: z.number().int().positive().optional(),
   inputs: z.array(InputSchema).max(1_000).default([]),
+  /**
+   * The spec's declared outputs (D4): files rank 0 must leave at these paths in its work dir. Left
+   * out of the offer when there are none, so an agent that predates them still takes the job.
+   */
+  outputs: z.array(OutputSchema).max(1_000).optional(),
 });
 export type LeaseOffer = z.output<typeof LeaseOfferSchema>;
 

@@ -21,6 +21,16 @@ export {
   type UnsubmittedJob,
 } from './job/job.aggregate';
 export { decide, type DecisionFacts, type StoredFile } from './job/job.decide';
+export {
+  childJobSpec,
+  dependentsOf,
+  hasSteps,
+  readySteps,
+  stepIdempotencyKey,
+  stepJobSpec,
+  type StepStateName,
+  type StepStatus,
+} from './job/steps';
 export { backoffCeilingSeconds, backoffSeconds } from './job/retry-backoff';
 export {
   API_KEY_ID_BYTES,

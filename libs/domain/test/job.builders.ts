@@ -25,6 +25,20 @@ export const NOW = at(1_000);
 export const nodesOf = (count: number, prefix = 'node'): RankAssignment[] =>
   Array.from({ length: count }, (_, rank) => ({ nodeId: `${prefix}-${rank}`, rank }));
 
+/** One step of a job's DAG as a tenant writes it (D5). */
+export type StepInput = NonNullable<JobSpecInput['steps']>[number];
+
+/** The diamond a -> (b, c) -> d: b and c both need a, d needs both. */
+export const DIAMOND: readonly StepInput[] = [
+  { name: 'a' },
+  { name: 'b', dependsOn: ['a'] },
+  { name: 'c', dependsOn: ['a'] },
+  { name: 'd', dependsOn: ['b', 'c'] },
+];
+
+/** The child job a step runs as in a run, in the histories and commands below. */
+export const childOf = (step: string, run = 1, jobId = 'j-1'): string => `${jobId}-${step}-r${run}`;
+
 export class JobHistoryBuilder {
   private tenant = 'acme';
   private specInput: JobSpecInput = {
@@ -36,6 +50,7 @@ export class JobHistoryBuilder {
   private epoch = 0;
   private nodes: RankAssignment[] = [];
   private clock = 0;
+  private run = 1;
 
   constructor(readonly jobId: string) {}
 
@@ -56,6 +71,12 @@ export class JobHistoryBuilder {
 
   withRetry(retry: Partial<RetryPolicy>): this {
     this.specInput = { ...this.specInput, retry };
+    return this;
+  }
+
+  /** A job with steps (D5); by default the diamond a -> (b, c) -> d. */
+  withSteps(steps: readonly StepInput[] = DIAMOND): this {
+    this.specInput = { ...this.specInput, steps: [...steps] };
     return this;
   }
 
@@ -167,6 +188,7 @@ export class JobHistoryBuilder {
         nodeId: this.nodes[rank]!.nodeId,
         exitCode,
         outputs,
+        children: [],
         exitedAt: this.tick(),
       },
     });
@@ -281,6 +303,105 @@ export class JobHistoryBuilder {
     });
   }
 
+  /** Admitted and blocked on its steps, as admission admits a job with steps (D5). */
+  blockedOnSteps(): this {
+    return this.admitted().blocked(this.spec.steps.map((step) => step.name));
+  }
+
+  stepSubmitted(step: string, childJobId = childOf(step, this.run, this.jobId)): this {
+    return this.push({
+      type: 'StepSubmitted',
+      data: { jobId: this.jobId, step, run: this.run, childJobId, submittedAt: this.tick() },
+    });
+  }
+
+  stepSucceeded(
+    step: string,
+    outputs: OutputFile[] = [],
+    childJobId = childOf(step, this.run, this.jobId),
+  ): this {
+    return this.push({
+      type: 'StepSucceeded',
+      data: {
+        jobId: this.jobId,
+        step,
+        run: this.run,
+        childJobId,
+        outputs,
+        succeededAt: this.tick(),
+      },
+    });
+  }
+
+  /** Submitted, then succeeded: the usual life of a step. */
+  stepRan(step: string, outputs: OutputFile[] = []): this {
+    return this.stepSubmitted(step).stepSucceeded(step, outputs);
+  }
+
+  stepFailed(step: string, childJobId = childOf(step, this.run, this.jobId)): this {
+    return this.push({
+      type: 'StepFailed',
+      data: {
+        jobId: this.jobId,
+        step,
+        run: this.run,
+        childJobId,
+        childState: 'FAILED',
+        reason: `step ${step}: job ${childJobId} ended FAILED: exit 1`,
+        failedAt: this.tick(),
+      },
+    });
+  }
+
+  stepSkipped(step: string, because: string): this {
+    return this.push({
+      type: 'StepSkipped',
+      data: {
+        jobId: this.jobId,
+        step,
+        run: this.run,
+        reason: `not run: it depends on step ${because}, which failed`,
+        skippedAt: this.tick(),
+      },
+    });
+  }
+
+  stepsSucceeded(): this {
+    return this.push({
+      type: 'StepsSucceeded',
+      data: { jobId: this.jobId, run: this.run, succeededAt: this.tick() },
+    });
+  }
+
+  stepsFailed(failedSteps: string[], skippedSteps: string[] = []): this {
+    return this.push({
+      type: 'StepsFailed',
+      data: {
+        jobId: this.jobId,
+        run: this.run,
+        reason: `run ${this.run}: steps ${failedSteps.join(', ')} failed`,
+        failedSteps,
+        skippedSteps,
+        failedAt: this.tick(),
+      },
+    });
+  }
+
+  /** The next run starts with `steps` (chosen ones and their dependents) waiting again. */
+  stepsRetried(steps: string[]): this {
+    this.run += 1;
+    return this.push({
+      type: 'StepsRetried',
+      data: {
+        jobId: this.jobId,
+        run: this.run,
+        steps,
+        retriedBy: 'key:acme-1',
+        retriedAt: this.tick(),
+      },
+    });
+  }
+
   events(): JobEvent[] {
     return [...this.history];
   }
@@ -353,7 +474,7 @@ export const commandsFor = (jobId = 'j-1') => ({
     outputs: OutputFile[] = [],
   ): JobCommand => ({
     type: 'ReportAttemptExit',
-    data: { jobId, leaseEpoch, rank, exitCode, cause, outputs, retryJitter },
+    data: { jobId, leaseEpoch, rank, exitCode, cause, outputs, children: [], retryJitter },
   }),
   progress: (leaseEpoch: number, rank: number, progress: number): JobCommand => ({
     type: 'ReportProgress',
@@ -378,5 +499,28 @@ export const commandsFor = (jobId = 'j-1') => ({
   preempt: (leaseEpoch: number, preemptedBy = 'j-urgent'): JobCommand => ({
     type: 'PreemptAttempt',
     data: { jobId, leaseEpoch, preemptedBy, reason: `preempted by job ${preemptedBy}` },
+  }),
+  stepSubmitted: (step: string, run = 1, childJobId = childOf(step, run, jobId)): JobCommand => ({
+    type: 'RecordStepSubmitted',
+    data: { jobId, step, run, childJobId },
+  }),
+  /** A step's child ended: SUCCEEDED with its committed outputs, or how it failed. */
+  stepOutcome: (
+    step: string,
+    childState: 'SUCCEEDED' | 'FAILED' | 'DEAD_LETTER' | 'CANCELLED' | 'REJECTED' = 'SUCCEEDED',
+    {
+      run = 1,
+      outputs = [] as OutputFile[],
+      reason = childState === 'SUCCEEDED' ? '' : 'exit 1',
+      childJobId = childOf(step, run, jobId),
+    } = {},
+  ): JobCommand => ({
+    type: 'RecordStepOutcome',
+    data: { jobId, step, run, childJobId, childState, reason, outputs },
+  }),
+  /** Without `steps`: the failed and skipped ones. */
+  retrySteps: (steps?: string[]): JobCommand => ({
+    type: 'RetrySteps',
+    data: { jobId, ...(steps === undefined ? {} : { steps }), retriedBy: 'key:acme-1' },
   }),
 });

@@ -14,6 +14,7 @@ export {
 } from './projection';
 export {
   JOB_SUMMARY_TABLE,
+  JOB_STEPS_TABLE,
   isJobEvent,
   jobSummaryProjection,
   projectJobSummary,

@@ -1,5 +1,6 @@
 import { type MigrationInterface, type QueryRunner } from 'typeorm';
 import { AddJobSummaryOutputs1763910000600 } from './job-summary/job-summary-outputs.migration';
+import { CreateJobSteps1765200000000 } from './job-summary/job-steps.migration';
 import { TENANT_PAUSE_HOLD_REASON } from '@gantry/contracts';
 
 /**
@@ -260,4 +261,5 @@ export const projectionMigrations = [
   AddTenantSpend1763910000500,
   AddJobSummaryOutputs1763910000600,
   CreateAlerts1763910000700,
+  CreateJobSteps1765200000000,
 ];

@@ -22,6 +22,24 @@ export const CreateFile = defineMessage(
   }),
 );
 
+/**
+ * `create-attempt-file` (CreateAttemptFile): what an agent sends to store an attempt's output or
+ * checkpoint (D4, D7); the reply is create-file's. The file records the job and lease epoch it was
+ * made under, so one the job never commits can be collected once that lease is over. The gateway
+ * never sends it: a tenant's own files are never collected.
+ */
+export const CreateAttemptFile = defineMessage(
+  'CreateAttemptFile',
+  1,
+  z.strictObject({
+    name: FileNameSchema,
+    size: FileSizeSchema,
+    sha256: Sha256HexSchema,
+    jobId: z.string().min(1).max(128),
+    leaseEpoch: z.number().int().min(1),
+  }),
+);
+
 export const ResolveInputs = defineMessage(
   'ResolveInputs',
   1,
@@ -52,7 +70,7 @@ export interface ResolveInputsReply {
   readonly files: readonly ResolvedInput[];
 }
 
-export const fileCommandDefinitions = [CreateFile, ResolveInputs] as const;
+export const fileCommandDefinitions = [CreateFile, CreateAttemptFile, ResolveInputs] as const;
 
 export type FileCommand = MessageOf<(typeof fileCommandDefinitions)[number]>;
 export type FileCommandType = FileCommand['type'];

@@ -1,7 +1,12 @@
 import { z } from 'zod';
-import { JobSpecSchema } from '../job-spec';
+import { ChildJobRequestsSchema, JobSpecSchema } from '../job-spec';
 import { defineMessage, type MessageOf } from '../registry';
-import { OutputFileSchema, OutputFilesSchema, RankAssignmentSchema } from '../events/job.events';
+import {
+  OutputFileSchema,
+  OutputFilesSchema,
+  RankAssignmentSchema,
+  StepOfSchema,
+} from '../events/job.events';
 
 /**
  * Commands: intents, named in the imperative. The answer may be a refusal. The job aggregate
@@ -21,10 +26,15 @@ const Actor = z.string().min(1).max(200);
 /** A uniform draw in [0, 1): the backoff is `retryJitter * min(max, initial * 2^(n-1))`. */
 const RetryJitter = z.number().min(0).lt(1);
 
+/** `parent`: only admission sets it, submitting a step of a job with steps (D5). */
 export const SubmitJob = defineMessage(
   'SubmitJob',
   1,
-  z.strictObject({ spec: JobSpecSchema, idempotencyKey: z.string().min(1).max(256).nullable() }),
+  z.strictObject({
+    spec: JobSpecSchema,
+    idempotencyKey: z.string().min(1).max(256).nullable(),
+    parent: StepOfSchema.optional(),
+  }),
 );
 /**
  * `andQueue`: a job with nothing to wait for goes on to the queue in the same decision, one
@@ -92,6 +102,7 @@ export const StartAttempt = defineMessage(
  * same limit would stop every retry); `exited` otherwise, and for v1 senders. v3 adds `outputs`
  * (D4): on a clean exit of rank 0, the files of its output directory as the agent uploaded them.
  * The controller checks each against what the artifact store holds before the job decides.
+ * `children` (D5 fan-out): on a clean exit of rank 0, the child jobs its manifest asks for.
  */
 export const ReportAttemptExit = defineMessage(
   'ReportAttemptExit',
@@ -103,6 +114,7 @@ export const ReportAttemptExit = defineMessage(
     exitCode: z.number().int().min(0).max(255),
     cause: z.enum(['exited', 'max-runtime']).default('exited'),
     outputs: OutputFilesSchema.default([]),
+    children: ChildJobRequestsSchema.default([]),
     retryJitter: RetryJitter,
   }),
   {
@@ -177,6 +189,46 @@ export const CancelJob = defineMessage(
   }),
 );
 
+/*
+ * Steps (D5): admission runs a job's steps and tells the job what became of each; a tenant asks
+ * for a retry. The job decides each against its run, so a repeat or a stale report is a no-op.
+ */
+const StepNameField = z.string().min(1).max(64);
+
+export const RecordStepSubmitted = defineMessage(
+  'RecordStepSubmitted',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    step: StepNameField,
+    run: z.number().int().min(1),
+    childJobId: JobIdField,
+  }),
+);
+export const RecordStepOutcome = defineMessage(
+  'RecordStepOutcome',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    step: StepNameField,
+    run: z.number().int().min(1),
+    childJobId: JobIdField,
+    childState: z.enum(['SUCCEEDED', 'FAILED', 'DEAD_LETTER', 'CANCELLED', 'REJECTED']),
+    reason: z.string().max(4_000).default(''),
+    outputs: OutputFilesSchema.default([]),
+  }),
+);
+/** `steps`: the ones to run again (with their dependents); by default the failed and skipped. */
+export const RetrySteps = defineMessage(
+  'RetrySteps',
+  1,
+  z.strictObject({
+    jobId: JobIdField,
+    steps: z.array(StepNameField).max(1_000).optional(),
+    retriedBy: Actor,
+  }),
+);
+
 export const jobCommandDefinitions = [
   SubmitJob,
   AdmitJob,
@@ -195,6 +247,9 @@ export const jobCommandDefinitions = [
   ExpireLease,
   CancelJob,
   PreemptAttempt,
+  RecordStepSubmitted,
+  RecordStepOutcome,
+  RetrySteps,
 ] as const;
 
 /** The union of job commands, derived from the definitions: `{ type, data }`, readonly data. */

@@ -8,9 +8,12 @@ import { defineMessage, type MessageOf } from '../registry';
  * a job spec names in `inputs[].ref`, what the blob URLs carry and what the gateway shows.
  *
  *   (none) --FileCreated--> PENDING_UPLOAD --FileUploaded--> READY
+ *   PENDING_UPLOAD | READY --FileDeleted--> DELETED
  *
- * A READY file never changes again: its bytes are immutable, so a URL handed to an agent always
- * fetches what was checked.
+ * A READY file's bytes never change: a URL handed to an agent always fetches what was checked.
+ * Only a file an attempt made (`producedBy`) that its job never committed is ever deleted (D4): a
+ * zombie's or a failed attempt's output, collected once its lease is over. A tenant's own upload
+ * is never deleted by the platform.
  */
 const Timestamp = z.iso.datetime({ offset: true });
 
@@ -44,6 +47,17 @@ export const FileCreatedData = z.strictObject({
   /** What the tenant announced; an upload of another size or digest is refused. */
   expectedSize: FileSizeSchema.optional(),
   expectedSha256: Sha256HexSchema.optional(),
+  /**
+   * Set when an agent stored the file for an attempt (an output or a checkpoint, D4 and D7): the
+   * job and the lease epoch it ran under. Such a file is the job's to commit; one that the job
+   * never commits and that no live lease can commit any more is deleted. Absent: a tenant's file.
+   */
+  producedBy: z
+    .strictObject({
+      jobId: z.string().min(1).max(128),
+      leaseEpoch: z.number().int().min(1),
+    })
+    .optional(),
   createdAt: Timestamp,
 });
 export const FileCreated = defineMessage('FileCreated', 1, FileCreatedData);
@@ -58,7 +72,15 @@ export const FileUploadedData = z.strictObject({
 });
 export const FileUploaded = defineMessage('FileUploaded', 1, FileUploadedData);
 
-export const fileEventDefinitions = [FileCreated, FileUploaded] as const;
+/** The file's bytes are gone from the object store and its storage charge released. */
+export const FileDeletedData = z.strictObject({
+  fileId: FileIdSchema,
+  reason: z.string().min(1).max(1_000),
+  deletedAt: Timestamp,
+});
+export const FileDeleted = defineMessage('FileDeleted', 1, FileDeletedData);
+
+export const fileEventDefinitions = [FileCreated, FileUploaded, FileDeleted] as const;
 
 export type FileEvent = MessageOf<(typeof fileEventDefinitions)[number]>;
 export type FileEventType = FileEvent['type'];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobSpecSchema } from '../job-spec';
+import { ChildJobRequestsSchema, JobSpecSchema } from '../job-spec';
 import { FileIdSchema, FileNameSchema, FileSizeSchema, Sha256HexSchema } from './file.events';
 import { defineMessage, type MessageOf } from '../registry';
 
@@ -46,10 +46,20 @@ const JobSubmittedV1 = z.object({
   idempotencyKey: z.string().nullable(),
 });
 
+/** The step of a job with steps (D5) that a job runs, and in which run of that job's steps. */
+export const StepOfSchema = z.strictObject({
+  jobId: JobId,
+  step: z.string().min(1).max(64),
+  run: z.number().int().min(1),
+});
+export type StepOf = z.output<typeof StepOfSchema>;
+
 export const JobSubmittedData = z.strictObject({
   jobId: JobId,
   spec: JobSpecSchema,
   idempotencyKey: z.string().max(256).nullable(),
+  /** Set when the job is a step of another job (D5): who to tell when it ends. */
+  parent: StepOfSchema.optional(),
   submittedAt: Timestamp.optional(),
 });
 
@@ -89,7 +99,7 @@ export const JobRejected = defineMessage('JobRejected', 1, JobRejectedData);
 /** Waiting on dependencies (D1 BLOCKED): nothing may be leased until they are done. */
 export const JobBlockedData = z.strictObject({
   jobId: JobId,
-  waitingOn: z.array(z.string().min(1).max(200)).min(1).max(256),
+  waitingOn: z.array(z.string().min(1).max(200)).min(1).max(1_000),
   blockedAt: Timestamp,
 });
 export const JobBlocked = defineMessage('JobBlocked', 1, JobBlockedData);
@@ -182,6 +192,8 @@ export const RankExitedData = z.strictObject({
   nodeId: NodeId,
   exitCode: ExitCode,
   outputs: OutputFilesSchema.default([]),
+  /** Rank 0's clean exit: the child jobs its manifest asked for (D5), not the job's until it succeeds. */
+  children: ChildJobRequestsSchema.default([]),
   exitedAt: Timestamp,
 });
 export const RankExited = defineMessage('RankExited', 2, RankExitedData, {
@@ -344,6 +356,106 @@ export const JobCancelledData = z.strictObject({
 });
 export const JobCancelled = defineMessage('JobCancelled', 1, JobCancelledData);
 
+/*
+ * Steps (D5). A job with steps runs none of its own: from BLOCKED it has each step run as a job of
+ * its own (a child, submitted through admission like any job), in dependency order, and records
+ * what became of each. The run number grows with every retry of the job's steps; a child's facts
+ * count only for the run that submitted it, so a late report from an earlier run changes nothing.
+ *
+ *   BLOCKED --StepSubmitted | StepSucceeded | StepFailed | StepSkipped--> BLOCKED
+ *   BLOCKED --StepsSucceeded--> SUCCEEDED      every step succeeded
+ *   BLOCKED --StepsFailed-----> FAILED         every step ended, some failed or were skipped
+ *   FAILED | SUCCEEDED --StepsRetried--> BLOCKED   the chosen steps (by default the failed and
+ *                                                  skipped ones) and their dependents run again;
+ *                                                  the others keep their committed outputs
+ */
+const StepName = z.string().min(1).max(64);
+const Run = z.number().int().min(1);
+
+export const StepSubmittedData = z.strictObject({
+  jobId: JobId,
+  step: StepName,
+  run: Run,
+  childJobId: JobId,
+  submittedAt: Timestamp,
+});
+export const StepSubmitted = defineMessage('StepSubmitted', 1, StepSubmittedData);
+
+export const StepSucceededData = z.strictObject({
+  jobId: JobId,
+  step: StepName,
+  run: Run,
+  childJobId: JobId,
+  /** The child's committed outputs: its dependents' inputs, reused by every later run. */
+  outputs: OutputFilesSchema,
+  succeededAt: Timestamp,
+});
+export const StepSucceeded = defineMessage('StepSucceeded', 1, StepSucceededData);
+
+export const StepFailedData = z.strictObject({
+  jobId: JobId,
+  step: StepName,
+  run: Run,
+  childJobId: JobId,
+  /** Where the child ended: FAILED, DEAD_LETTER, CANCELLED or REJECTED (refused by admission). */
+  childState: z.enum(['FAILED', 'DEAD_LETTER', 'CANCELLED', 'REJECTED']),
+  reason: Reason,
+  failedAt: Timestamp,
+});
+export const StepFailed = defineMessage('StepFailed', 1, StepFailedData);
+
+/** Not run, because a step it depends on (directly or not) failed: the reason names which. */
+export const StepSkippedData = z.strictObject({
+  jobId: JobId,
+  step: StepName,
+  run: Run,
+  reason: Reason,
+  skippedAt: Timestamp,
+});
+export const StepSkipped = defineMessage('StepSkipped', 1, StepSkippedData);
+
+/**
+ * Fan-out (D5): the attempt ended cleanly and asked for child jobs. Instead of succeeding, the job
+ * ends its lease and waits (BLOCKED) for its children, which run as its steps; it ends with them.
+ * Appended with the attempt's last RankExited (and its OutputsCommitted), under the live epoch.
+ */
+export const JobFannedOutData = z.strictObject({
+  jobId: JobId,
+  attempt: Attempt,
+  leaseEpoch: LeaseEpoch,
+  exitCodes: ExitCodesSchema,
+  children: ChildJobRequestsSchema,
+  fannedOutAt: Timestamp,
+});
+export const JobFannedOut = defineMessage('JobFannedOut', 1, JobFannedOutData);
+
+export const StepsSucceededData = z.strictObject({
+  jobId: JobId,
+  run: Run,
+  succeededAt: Timestamp,
+});
+export const StepsSucceeded = defineMessage('StepsSucceeded', 1, StepsSucceededData);
+
+export const StepsFailedData = z.strictObject({
+  jobId: JobId,
+  run: Run,
+  reason: Reason,
+  failedSteps: z.array(StepName).max(1_000),
+  skippedSteps: z.array(StepName).max(1_000),
+  failedAt: Timestamp,
+});
+export const StepsFailed = defineMessage('StepsFailed', 1, StepsFailedData);
+
+export const StepsRetriedData = z.strictObject({
+  jobId: JobId,
+  run: Run,
+  /** The steps that run again, chosen ones and their dependents; the rest are reused. */
+  steps: z.array(StepName).min(1).max(1_000),
+  retriedBy: z.string().min(1).max(200),
+  retriedAt: Timestamp,
+});
+export const StepsRetried = defineMessage('StepsRetried', 1, StepsRetriedData);
+
 export const jobEventDefinitions = [
   JobSubmitted,
   JobAdmitted,
@@ -369,6 +481,14 @@ export const jobEventDefinitions = [
   JobCancelled,
   AttemptPreemptionRequested,
   AttemptPreempted,
+  StepSubmitted,
+  StepSucceeded,
+  StepFailed,
+  StepSkipped,
+  StepsSucceeded,
+  StepsFailed,
+  StepsRetried,
+  JobFannedOut,
 ] as const;
 
 /** The union of job events, derived from the definitions so the two cannot drift apart. */

@@ -1,9 +1,12 @@
 import {
+  type ChildJobRequest,
   type JobEvent,
   type JobSpec,
   type OutputFile,
   type RankAssignment,
+  type StepOf,
 } from '@gantry/contracts';
+import { evolveSteps, fannedOutSteps, initialSteps, type StepStatus } from './steps';
 
 /**
  * The job aggregate: its state machine, its state, and `evolve`, the fold of its events.
@@ -29,7 +32,8 @@ import {
  *   LEASED | STAGING | RUNNING --AttemptPreempted---> QUEUED       (C6: evicted, budget untouched)
  *   every state that is not terminal --JobCancelled--> CANCELLED
  *
- * SUCCEEDED, FAILED, CANCELLED, DEAD_LETTER and REJECTED are terminal: nothing leaves them.
+ * SUCCEEDED, FAILED, CANCELLED, DEAD_LETTER and REJECTED are terminal: nothing leaves them, save
+ * a retry of a job's steps (D5, below).
  *
  * Some facts leave the state where it is, because they concern one attempt or one rank rather
  * than the job: RankExited, AttemptFailed and LeaseExpired (each followed, in the same decision,
@@ -46,6 +50,18 @@ import {
  *
  *   RUNNING --JobProgressed | JobCheckpointed--> RUNNING
  *   RUNNING --OutputsCommitted, JobSucceeded (one append)--> SUCCEEDED
+ *
+ * A job with steps (D5) is never queued: it waits BLOCKED while its steps run as jobs of their own
+ * (steps.ts), records each step's facts there (or HELD, which only stops new steps starting), and
+ * ends from BLOCKED. A retry of its steps is the one way out of SUCCEEDED or FAILED:
+ *
+ *   BLOCKED --StepsSucceeded--> SUCCEEDED        BLOCKED --StepsFailed--> FAILED
+ *   SUCCEEDED | FAILED --StepsRetried--> BLOCKED
+ *
+ * A running job may also fan out (D5): its attempt ends cleanly, asking for child jobs, which
+ * become its steps; it waits for them and ends with them, as a job with steps does:
+ *
+ *   RUNNING --RankExited, [OutputsCommitted,] JobFannedOut (one append)--> BLOCKED
  */
 export const JOB_STATES = [
   'PENDING',
@@ -71,14 +87,16 @@ export const legalTransitions: Readonly<Record<JobStateName, readonly JobLifecyc
   NONE: ['PENDING'],
   PENDING: ['ADMITTED', 'REJECTED', 'CANCELLED'],
   ADMITTED: ['QUEUED', 'BLOCKED', 'HELD', 'CANCELLED'],
-  BLOCKED: ['QUEUED', 'HELD', 'CANCELLED'],
+  BLOCKED: ['QUEUED', 'HELD', 'CANCELLED', 'SUCCEEDED', 'FAILED'],
   QUEUED: ['LEASED', 'HELD', 'CANCELLED'],
   HELD: ['ADMITTED', 'BLOCKED', 'QUEUED', 'CANCELLED'],
   LEASED: ['STAGING', 'RUNNING', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED'],
   STAGING: ['RUNNING', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED'],
-  RUNNING: ['SUCCEEDED', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED'],
-  SUCCEEDED: [],
-  FAILED: [],
+  // BLOCKED: the attempt ended cleanly and fanned out to child jobs, which it now waits for (D5).
+  RUNNING: ['SUCCEEDED', 'QUEUED', 'FAILED', 'DEAD_LETTER', 'CANCELLED', 'BLOCKED'],
+  // Only a job with steps leaves these, when its steps are retried (D5).
+  SUCCEEDED: ['BLOCKED'],
+  FAILED: ['BLOCKED'],
   CANCELLED: [],
   DEAD_LETTER: [],
   REJECTED: [],
@@ -121,6 +139,10 @@ const STATE_AFTER: Readonly<Partial<Record<string, JobLifecycleState>>> = {
   JobDeadLettered: 'DEAD_LETTER',
   JobCancelled: 'CANCELLED',
   AttemptPreempted: 'QUEUED',
+  StepsSucceeded: 'SUCCEEDED',
+  StepsFailed: 'FAILED',
+  StepsRetried: 'BLOCKED',
+  JobFannedOut: 'BLOCKED',
 };
 
 /**
@@ -146,6 +168,10 @@ const STATE_OF_ATTEMPT_FACT: Readonly<Partial<Record<string, readonly JobLifecyc
   JobCheckpointed: ['RUNNING'],
   OutputsCommitted: ['RUNNING'],
   AttemptPreemptionRequested: ['LEASED', 'STAGING', 'RUNNING'],
+  StepSubmitted: ['BLOCKED', 'HELD'],
+  StepSucceeded: ['BLOCKED', 'HELD'],
+  StepFailed: ['BLOCKED', 'HELD'],
+  StepSkipped: ['BLOCKED', 'HELD'],
 };
 
 /** Whether an event that leaves the state where it is may be recorded in `state`. */
@@ -213,6 +239,8 @@ export interface SubmittedJob extends JobIdentity {
   readonly failures: readonly AttemptFailure[];
   /** The current attempt's outputs, verified as its ranks exit, not the job's until it succeeds. */
   readonly pendingOutputs: readonly OutputFile[];
+  /** The child jobs the current attempt's rank 0 asked for (D5), not the job's until it ends. */
+  readonly pendingChildren: readonly ChildJobRequest[];
   /** The job's committed outputs (D4): set once, with its success; empty until then. */
   readonly outputs: readonly OutputFile[];
   /** The current attempt's last reported progress, 0 to 1; null until it reports one (D7). */
@@ -226,6 +254,12 @@ export interface SubmittedJob extends JobIdentity {
   readonly finishedAt: string | null;
   readonly reasonCode: string | null;
   readonly reason: string | null;
+  /** The step of another job this job runs (D5); null for a job submitted by a tenant. */
+  readonly parent: StepOf | null;
+  /** A job with steps: its steps' standing, in the spec's order; empty for any other job. */
+  readonly steps: readonly StepStatus[];
+  /** A job with steps: the run its steps are in, 1 until a retry; 0 for any other job. */
+  readonly run: number;
 }
 
 export type JobState = UnsubmittedJob | SubmittedJob;
@@ -246,7 +280,7 @@ const endLease = (job: SubmittedJob): SubmittedJob => ({ ...job, leaseActive: fa
  */
 export const evolve = (state: JobState, event: JobEvent): JobState => {
   if (event.type === 'JobSubmitted') {
-    const { spec, idempotencyKey, submittedAt } = event.data;
+    const { spec, idempotencyKey, submittedAt, parent } = event.data;
     return {
       tenant: state.tenant,
       jobId: state.jobId,
@@ -267,6 +301,7 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
       preemptions: 0,
       failures: [],
       pendingOutputs: [],
+      pendingChildren: [],
       outputs: [],
       progress: null,
       checkpoint: null,
@@ -277,6 +312,9 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
       finishedAt: null,
       reasonCode: null,
       reason: null,
+      parent: parent ?? null,
+      steps: initialSteps(spec),
+      run: spec.steps.length > 0 ? 1 : 0,
     };
   }
   if (state.state === 'NONE') return state;
@@ -319,6 +357,7 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
         notBefore: null,
         preemptRequest: null,
         pendingOutputs: [],
+        pendingChildren: [],
         progress: null,
       };
     }
@@ -333,6 +372,7 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
           rank === event.data.rank ? event.data.exitCode : code,
         ),
         pendingOutputs: [...job.pendingOutputs, ...event.data.outputs],
+        pendingChildren: [...job.pendingChildren, ...event.data.children],
       };
     case 'OutputsCommitted':
       return { ...job, outputs: event.data.outputs, pendingOutputs: [] };
@@ -423,6 +463,41 @@ export const evolve = (state: JobState, event: JobEvent): JobState => {
         queuedAt: event.data.preemptedAt,
         preemptRequest: null,
         preemptions: job.preemptions + 1,
+      };
+    case 'StepSubmitted':
+    case 'StepSucceeded':
+    case 'StepFailed':
+    case 'StepSkipped':
+      return { ...job, steps: evolveSteps(job.steps, event) };
+    case 'StepsRetried':
+      return {
+        ...job,
+        state: 'BLOCKED',
+        run: event.data.run,
+        steps: evolveSteps(job.steps, event),
+        waitingOn: event.data.steps,
+        finishedAt: null,
+        reason: null,
+      };
+    case 'JobFannedOut':
+      return {
+        ...endLease(job),
+        state: 'BLOCKED',
+        exitCodes: event.data.exitCodes,
+        steps: [...job.steps, ...fannedOutSteps(event.data.children)],
+        run: Math.max(job.run, 1),
+        waitingOn: event.data.children.map((c) => c.name),
+        pendingChildren: [],
+        reason: null,
+      };
+    case 'StepsSucceeded':
+      return { ...job, state: 'SUCCEEDED', finishedAt: event.data.succeededAt, reason: null };
+    case 'StepsFailed':
+      return {
+        ...job,
+        state: 'FAILED',
+        finishedAt: event.data.failedAt,
+        reason: event.data.reason,
       };
     default: {
       const unhandled: never = event;

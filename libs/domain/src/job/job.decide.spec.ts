@@ -1,6 +1,7 @@
 import {
   ErrorCodes,
   isGantryError,
+  JobSpecSchema,
   type ErrorCode,
   type JobCommand,
   type JobEvent,
@@ -67,6 +68,16 @@ const leased = () => aJob().submitted().admitted().queued().leased();
 const staging = () => leased().staging();
 const once = { maxAttempts: 1 };
 const exit42Fatal = { nonRetryableExitCodes: [42] };
+/** The diamond a -> (b, c) -> d (D5), blocked on its steps, with all but d ended. */
+const diamondAtD = () =>
+  aJob()
+    .withSteps()
+    .submitted()
+    .blockedOnSteps()
+    .stepRan('a')
+    .stepRan('b')
+    .stepRan('c')
+    .stepSubmitted('d');
 
 interface TransitionCase {
   readonly name: string;
@@ -321,6 +332,53 @@ const transitions: readonly TransitionCase[] = [
     when: c.expire(1),
     then: ['LeaseExpired', 'JobCancelled'],
     to: 'CANCELLED',
+  },
+  // A job with steps (D5) ends from BLOCKED, and only a retry of its steps leaves that end:
+  {
+    name: 'the last step of a job with steps succeeds',
+    given: diamondAtD,
+    when: c.stepOutcome('d'),
+    then: ['StepSucceeded', 'StepsSucceeded'],
+    to: 'SUCCEEDED',
+  },
+  {
+    name: 'the last step of a job with steps fails',
+    given: diamondAtD,
+    when: c.stepOutcome('d', 'FAILED'),
+    then: ['StepFailed', 'StepsFailed'],
+    to: 'FAILED',
+  },
+  {
+    name: 'retry a chosen step of a job whose steps succeeded',
+    given: () => diamondAtD().stepSucceeded('d').stepsSucceeded(),
+    when: c.retrySteps(['d']),
+    then: ['StepsRetried'],
+    to: 'BLOCKED',
+  },
+  {
+    name: 'retry the failed steps of a job',
+    given: () => diamondAtD().stepFailed('d').stepsFailed(['d']),
+    when: c.retrySteps(),
+    then: ['StepsRetried'],
+    to: 'BLOCKED',
+  },
+  {
+    name: 'a running job fans out to child jobs (D5)',
+    given: () => aJob().submitted().admitted().queued().leased().started(),
+    when: {
+      type: 'ReportAttemptExit',
+      data: {
+        ...(c.exit(1, 0, 0) as Extract<JobCommand, { type: 'ReportAttemptExit' }>).data,
+        children: [
+          {
+            name: 'part',
+            spec: JobSpecSchema.parse({ command: ['true'], resources: { cpu: 1, memoryMiB: 64 } }),
+          },
+        ],
+      },
+    },
+    then: ['RankExited', 'JobFannedOut'],
+    to: 'BLOCKED',
   },
   // Facts that stay in the state they find:
   {

@@ -16,6 +16,14 @@ import {
   type SubmittedJob,
 } from './job.aggregate';
 import { backoffSeconds } from './retry-backoff';
+import { checkReportedChildren, checkReportedOutputs } from './reported-outputs';
+import {
+  decideRetrySteps,
+  decideStepOutcome,
+  decideStepSubmitted,
+  hasSteps,
+  stepsCompletion,
+} from './steps';
 
 /**
  * decide: the job's answer to a command, given its state and the time. Pure: the same state,
@@ -68,6 +76,7 @@ export const decide = (
             jobId: state.jobId,
             spec: command.data.spec,
             idempotencyKey: command.data.idempotencyKey,
+            ...(command.data.parent === undefined ? {} : { parent: command.data.parent }),
             submittedAt: at,
           },
         },
@@ -86,6 +95,15 @@ export const decide = (
   switch (command.type) {
     case 'AdmitJob':
       requireState(job, command.type, ['PENDING']);
+      // A job with steps is never queued: going on, it waits for its steps (D5).
+      if (command.data.andQueue && hasSteps(job.spec))
+        return [
+          { type: 'JobAdmitted', data: { jobId, admittedAt: at } },
+          {
+            type: 'JobBlocked',
+            data: { jobId, waitingOn: job.spec.steps.map((s) => s.name), blockedAt: at },
+          },
+        ];
       return command.data.andQueue
         ? [
             { type: 'JobAdmitted', data: { jobId, admittedAt: at } },
@@ -106,6 +124,8 @@ export const decide = (
       ];
 
     case 'QueueJob':
+      if (hasSteps(job.spec))
+        throw illegal(job, command.type, 'a job with steps runs only its steps');
       requireState(job, command.type, ['ADMITTED', 'BLOCKED']);
       return [{ type: 'JobQueued', data: { jobId, queuedAt: at } }];
 
@@ -119,19 +139,34 @@ export const decide = (
         },
       ];
 
-    case 'ReleaseJob':
+    case 'ReleaseJob': {
       requireState(job, command.type, ['HELD']);
-      return [
-        {
-          type: 'JobReleased',
-          data: {
-            jobId,
-            releasedTo: job.heldFrom ?? 'ADMITTED',
-            releasedBy: command.data.releasedBy,
-            releasedAt: at,
-          },
-        },
-      ];
+      const releasedTo = job.heldFrom ?? 'ADMITTED';
+      const released: JobEvent = {
+        type: 'JobReleased',
+        data: { jobId, releasedTo, releasedBy: command.data.releasedBy, releasedAt: at },
+      };
+      // Steps that all ended while the job was held end it now (D5).
+      return job.steps.length > 0 && releasedTo === 'BLOCKED'
+        ? [released, ...stepsCompletion(job, at)]
+        : [released];
+    }
+
+    case 'RecordStepSubmitted':
+      if (job.steps.length === 0) throw noSteps(job, command.type);
+      // A child reporting to a job that is over (cancelled, or a run that ended) changes nothing.
+      if (job.state !== 'BLOCKED' && job.state !== 'HELD') return [];
+      return decideStepSubmitted(job, command.data, at);
+
+    case 'RecordStepOutcome':
+      if (job.steps.length === 0) throw noSteps(job, command.type);
+      if (job.state !== 'BLOCKED' && job.state !== 'HELD') return [];
+      return decideStepOutcome({ ...job, held: job.state === 'HELD' }, command.data, at);
+
+    case 'RetrySteps':
+      if (job.steps.length === 0) throw noSteps(job, command.type);
+      requireState(job, command.type, ['FAILED', 'SUCCEEDED']);
+      return decideRetrySteps(job, command.data, at);
 
     case 'LeaseJob':
       return leaseJob(job, command.data, now);
@@ -387,16 +422,10 @@ const reportExit = (
   // A rank exits once; a second report of it is a redelivery.
   if (job.exitCodes[data.rank] !== null && job.exitCodes[data.rank] !== undefined) return [];
   if (data.outputs.length > 0) {
-    // Rank 0 coordinates the gang (E3) and is the one whose output directory is the job's.
-    if (data.rank !== 0 || data.exitCode !== 0) {
-      throw new GantryError(
-        ErrorCodes.VALIDATION_FAILED,
-        `job ${job.jobId}: only a clean exit of rank 0 reports outputs (rank ${data.rank} exited ${data.exitCode})`,
-        { details: { jobId: job.jobId, rank: data.rank, exitCode: data.exitCode } },
-      );
-    }
+    checkReportedOutputs(job, data);
     verifyStored(job, data.outputs, facts, 'output');
   }
+  if (data.children.length > 0) checkReportedChildren(job, data);
   if (data.exitCode === 0 && job.state !== 'RUNNING' && !job.cancelRequest && !job.preemptRequest) {
     // A clean exit of a process the job never saw start: the start report is still on its way.
     throw new GantryError(
@@ -418,6 +447,7 @@ const reportExit = (
       nodeId: node.nodeId,
       exitCode: data.exitCode,
       outputs: data.outputs,
+      children: data.children,
       exitedAt: at,
     },
   };
@@ -454,6 +484,26 @@ const reportExit = (
               },
             },
           ];
+    const children = [...job.pendingChildren, ...data.children];
+    if (children.length > 0) {
+      // D5 fan-out: the attempt is over and its outputs are the job's, but the job now waits
+      // for the children it asked for, and ends with them.
+      return [
+        exited,
+        ...committed,
+        {
+          type: 'JobFannedOut',
+          data: {
+            jobId: job.jobId,
+            attempt: job.attempt,
+            leaseEpoch: job.leaseEpoch,
+            exitCodes,
+            children,
+            fannedOutAt: at,
+          },
+        },
+      ];
+    }
     return [
       exited,
       ...committed,
@@ -685,6 +735,9 @@ const requireState = (
   if (!allowed.includes(job.state))
     throw illegal(job, command, `it applies only to a job that is ${allowed.join(' or ')}`);
 };
+
+const noSteps = (job: SubmittedJob, command: JobCommandType): GantryError =>
+  illegal(job, command, 'only a job with steps has steps to run or retry; submit this one again');
 
 const illegal = (state: JobState, command: JobCommandType, why: string): GantryError =>
   new GantryError(

@@ -134,8 +134,8 @@ describe('D4: outputs commit with the success of the attempt that made them', ()
   });
 
   it.each([
-    ['rank 1', 1, 0],
     ['a failed rank 0', 0, 3],
+    ['a failed rank 1', 1, 3],
   ])('refuses outputs reported by %s', (_case, rank, exitCode) => {
     expect(
       outcomeOf(running(2), c.exit(1, rank, exitCode, 0.5, 'exited', [model]), holding(model)),

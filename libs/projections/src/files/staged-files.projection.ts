@@ -31,6 +31,8 @@ export const STAGED_FILES_TABLE: ProjectionTable = {
 
 export const STAGED_FILE_STATES = ['PENDING_UPLOAD', 'READY'] as const;
 export type StagedFileState = (typeof STAGED_FILE_STATES)[number];
+/** A collected file (FileDeleted): its row stays, but readers treat it as absent. */
+export const DELETED_STAGED_FILE_STATE = 'DELETED';
 
 type EnvelopeOf<E> =
   E extends DomainEvent<infer TType, infer TData> ? EventEnvelope<TType, TData> : never;
@@ -77,6 +79,16 @@ export const projectStagedFiles = (event: EventEnvelope): ProjectionOp[] => {
             sha256: event.data.sha256,
             uploaded_at: event.data.uploadedAt,
           },
+        },
+      ];
+    case 'FileDeleted':
+      return [
+        {
+          kind: 'update',
+          table,
+          key,
+          version,
+          set: { state: DELETED_STAGED_FILE_STATE },
         },
       ];
     default: {

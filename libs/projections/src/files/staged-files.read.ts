@@ -1,5 +1,5 @@
 import { type Pool } from 'pg';
-import { type StagedFileState } from './staged-files.projection';
+import { DELETED_STAGED_FILE_STATE, type StagedFileState } from './staged-files.projection';
 
 export interface StagedFileView {
   readonly id: string;
@@ -21,7 +21,10 @@ interface StagedFileRow {
   uploaded_at: Date | null;
 }
 
-/** One file of one tenant; another tenant's file is as absent as a missing one (null). */
+/**
+ * One file of one tenant; another tenant's file, or a deleted one, is as absent as a missing one
+ * (null).
+ */
 export const readStagedFile = async (
   db: Pick<Pool, 'query'>,
   tenant: string,
@@ -29,8 +32,8 @@ export const readStagedFile = async (
 ): Promise<StagedFileView | null> => {
   const { rows } = await db.query<StagedFileRow>(
     `SELECT file_id, name, state, size::text AS size, sha256, created_at, uploaded_at
-       FROM staged_files WHERE tenant = $1 AND file_id = $2`,
-    [tenant, fileId],
+       FROM staged_files WHERE tenant = $1 AND file_id = $2 AND state <> $3`,
+    [tenant, fileId, DELETED_STAGED_FILE_STATE],
   );
   const row = rows[0];
   if (!row) return null;

@@ -1,12 +1,13 @@
 import {
   eventRegistry,
+  JobSpecSchema,
   jobEventDefinitions,
   type EventEnvelope,
   type JobEvent,
 } from '@gantry/contracts';
 import { aJob } from '../../test/job-history.builder';
 import { classifyStreamVersion } from '../projection';
-import { JOB_SUMMARY_TABLE, projectJobSummary } from './job-summary.projection';
+import { JOB_STEPS_TABLE, JOB_SUMMARY_TABLE, projectJobSummary } from './job-summary.projection';
 
 describe('projectJobSummary', () => {
   it('turns JobSubmitted into an upsert of a PENDING row carrying the spec and the stream version', () => {
@@ -44,8 +45,60 @@ describe('projectJobSummary', () => {
           outputs: '[]',
           progress: null,
           checkpoint: null,
+          run: 0,
+          parent_job_id: null,
+          parent_step: null,
+          parent_run: null,
         },
       },
+    ]);
+  });
+
+  it('writes a row per step of a job with steps, waiting in run 1, and a step job its parent', () => {
+    const [withSteps] = aJob('j1')
+      .submitted({
+        steps: [
+          { name: 'a', command: ['true'] },
+          { name: 'b', command: ['true'], dependsOn: ['a'] },
+        ],
+      })
+      .envelopes();
+    const ops = projectJobSummary(withSteps!);
+    expect(ops.filter((op) => op.table === 'job_steps')).toEqual(
+      ['a', 'b'].map((step, position) => ({
+        kind: 'upsert',
+        table: 'job_steps',
+        key: { tenant: 'acme', job_id: 'j1', step },
+        version: 1,
+        values: {
+          position,
+          depends_on: JSON.stringify(step === 'b' ? ['a'] : []),
+          state: 'WAITING',
+          run: 1,
+          child_job_id: null,
+          outputs: '[]',
+          reason: null,
+          updated_at: withSteps!.metadata.occurredAt,
+        },
+      })),
+    );
+    expect(ops.find((op) => op.table === 'job_summary')).toMatchObject({ values: { run: 1 } });
+
+    const child = {
+      ...withSteps!,
+      data: { ...withSteps!.data, spec: { ...(withSteps!.data['spec'] as object), steps: [] } },
+    };
+    const parent = { jobId: 'j0', step: 'a', run: 2 };
+    expect(projectJobSummary({ ...child, data: { ...child.data, parent } })).toEqual([
+      expect.objectContaining({
+        table: 'job_summary',
+        values: expect.objectContaining({
+          run: 0,
+          parent_job_id: 'j0',
+          parent_step: 'a',
+          parent_run: 2,
+        }),
+      }),
     ]);
   });
 
@@ -210,7 +263,15 @@ describe('projectJobSummary over the lifecycle', () => {
       name: 'one rank exited',
       event: {
         type: 'RankExited',
-        data: { ...lease, rank: 1, nodeId: 'node-b', exitCode: 0, outputs: [], exitedAt: T(9) },
+        data: {
+          ...lease,
+          rank: 1,
+          nodeId: 'node-b',
+          exitCode: 0,
+          outputs: [],
+          children: [],
+          exitedAt: T(9),
+        },
       },
       set: {},
     },
@@ -330,6 +391,158 @@ describe('projectJobSummary over the lifecycle', () => {
     },
   ];
 
+  const stepCases: {
+    name: string;
+    event: JobEvent;
+    summary: Record<string, unknown>;
+    steps: Record<string, Record<string, unknown>>;
+  }[] = [
+    {
+      name: 'a step submitted as a job of its own',
+      event: {
+        type: 'StepSubmitted',
+        data: { jobId: 'j1', step: 'a', run: 1, childJobId: 'c1', submittedAt: T(9) },
+      },
+      summary: {},
+      steps: { a: { state: 'SUBMITTED', run: 1, child_job_id: 'c1', reason: null } },
+    },
+    {
+      name: 'a step succeeded, with its job committed outputs',
+      event: {
+        type: 'StepSucceeded',
+        data: { jobId: 'j1', step: 'a', run: 1, childJobId: 'c1', outputs: [], succeededAt: T(9) },
+      },
+      summary: {},
+      steps: {
+        a: { state: 'SUCCEEDED', run: 1, child_job_id: 'c1', outputs: '[]', reason: null },
+      },
+    },
+    {
+      name: 'a step failed',
+      event: {
+        type: 'StepFailed',
+        data: {
+          jobId: 'j1',
+          step: 'a',
+          run: 1,
+          childJobId: 'c1',
+          childState: 'DEAD_LETTER',
+          reason: 'exit 3',
+          failedAt: T(9),
+        },
+      },
+      summary: {},
+      steps: { a: { state: 'FAILED', run: 1, child_job_id: 'c1', reason: 'exit 3' } },
+    },
+    {
+      name: 'a step skipped, saying why',
+      event: {
+        type: 'StepSkipped',
+        data: { jobId: 'j1', step: 'b', run: 1, reason: 'a failed', skippedAt: T(9) },
+      },
+      summary: {},
+      steps: { b: { state: 'SKIPPED', run: 1, child_job_id: null, reason: 'a failed' } },
+    },
+    {
+      name: 'the steps succeeded: the job did',
+      event: { type: 'StepsSucceeded', data: { jobId: 'j1', run: 1, succeededAt: T(9) } },
+      summary: { state: 'SUCCEEDED', reason: null, finished_at: T(9) },
+      steps: {},
+    },
+    {
+      name: 'a step failed: the job did, once nothing more could run',
+      event: {
+        type: 'StepsFailed',
+        data: {
+          jobId: 'j1',
+          run: 1,
+          reason: 'a failed',
+          failedSteps: ['a'],
+          skippedSteps: ['b'],
+          failedAt: T(9),
+        },
+      },
+      summary: { state: 'FAILED', reason: 'a failed', finished_at: T(9) },
+      steps: {},
+    },
+    {
+      name: 'a retry: the job waits again, its rerun steps in the new run',
+      event: {
+        type: 'StepsRetried',
+        data: { jobId: 'j1', run: 2, steps: ['a', 'b'], retriedBy: 'k', retriedAt: T(9) },
+      },
+      summary: { state: 'BLOCKED', run: 2, reason: null, finished_at: null },
+      steps: Object.fromEntries(
+        ['a', 'b'].map((step) => [
+          step,
+          { state: 'WAITING', run: 2, child_job_id: null, outputs: '[]', reason: null },
+        ]),
+      ),
+    },
+  ];
+
+  const fannedOut: JobEvent = {
+    type: 'JobFannedOut',
+    data: {
+      ...lease,
+      exitCodes: [0, 0],
+      children: [
+        {
+          name: 'part',
+          spec: JobSpecSchema.parse({ command: ['true'], resources: { cpu: 1, memoryMiB: 64 } }),
+        },
+      ],
+      fannedOutAt: T(9),
+    },
+  };
+
+  it('a fan-out: the job waits for its children, each a waiting step of it', () => {
+    expect(projectJobSummary(stored(fannedOut, 7))).toEqual([
+      {
+        kind: 'update',
+        table: 'job_summary',
+        key: { tenant: 'acme', job_id: 'j1' },
+        version: 7,
+        set: { state: 'BLOCKED', exit_codes: '[0,0]', run: 1, reason: null, updated_at: T(7) },
+      },
+      {
+        kind: 'upsert',
+        table: 'job_steps',
+        key: { tenant: 'acme', job_id: 'j1', step: 'part' },
+        version: 7,
+        values: {
+          position: 0,
+          depends_on: '[]',
+          state: 'WAITING',
+          run: 1,
+          child_job_id: null,
+          outputs: '[]',
+          reason: null,
+          updated_at: T(7),
+        },
+      },
+    ]);
+  });
+
+  it.each(stepCases)('$name', ({ event, summary, steps }) => {
+    expect(projectJobSummary(stored(event, 7))).toEqual([
+      {
+        kind: 'update',
+        table: 'job_summary',
+        key: { tenant: 'acme', job_id: 'j1' },
+        version: 7,
+        set: { ...summary, updated_at: T(7) },
+      },
+      ...Object.entries(steps).map(([step, set]) => ({
+        kind: 'update',
+        table: 'job_steps',
+        key: { tenant: 'acme', job_id: 'j1', step },
+        version: 7,
+        set: { ...set, updated_at: T(7) },
+      })),
+    ]);
+  });
+
   it.each(cases)('$name', ({ event, set }) => {
     expect(projectJobSummary(stored(event, 7))).toEqual([
       {
@@ -348,14 +561,18 @@ describe('projectJobSummary over the lifecycle', () => {
       'JobAdmitted',
       'JobRejected',
       ...cases.map((c) => c.event.type),
+      ...stepCases.map((c) => c.event.type),
+      fannedOut.type,
     ]);
-    const writable = new Set(JOB_SUMMARY_TABLE.columns);
+    const writable = new Map(
+      [JOB_SUMMARY_TABLE, JOB_STEPS_TABLE].map((t) => [t.name, new Set(t.columns)]),
+    );
 
     expect(jobEventDefinitions.map((d) => d.type).filter((t) => !covered.has(t))).toEqual([]);
-    for (const { event } of cases) {
+    for (const { event } of [...cases, ...stepCases, { event: fannedOut }]) {
       for (const op of projectJobSummary(stored(event, 7))) {
         const columns = Object.keys(op.kind === 'upsert' ? op.values : op.set);
-        expect(columns.filter((column) => !writable.has(column))).toEqual([]);
+        expect(columns.filter((column) => !writable.get(op.table)?.has(column))).toEqual([]);
       }
     }
   });

@@ -46,6 +46,31 @@ export const JOB_SUMMARY_TABLE: ProjectionTable = {
     'outputs',
     'progress',
     'checkpoint',
+    'run',
+    'parent_job_id',
+    'parent_step',
+    'parent_run',
+    'last_version',
+  ],
+  versionColumn: 'last_version',
+};
+
+/** job_steps: a job with steps' steps (D5), one row each, in the spec's order by `position`. */
+export const JOB_STEPS_TABLE: ProjectionTable = {
+  name: 'job_steps',
+  key: ['tenant', 'job_id', 'step'],
+  columns: [
+    'tenant',
+    'job_id',
+    'step',
+    'position',
+    'depends_on',
+    'state',
+    'run',
+    'child_job_id',
+    'outputs',
+    'reason',
+    'updated_at',
     'last_version',
   ],
   versionColumn: 'last_version',
@@ -82,10 +107,34 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
   const update = (set: ProjectionRow): ProjectionOp[] => [
     { kind: 'update', table, key, version, set: { ...set, updated_at: occurredAt } },
   ];
+  const updateStep = (step: string, set: ProjectionRow): ProjectionOp => ({
+    kind: 'update',
+    table: JOB_STEPS_TABLE.name,
+    key: { ...key, step },
+    version,
+    set: { ...set, updated_at: occurredAt },
+  });
   switch (event.type) {
     case 'JobSubmitted': {
-      const { spec } = event.data;
+      const { spec, parent } = event.data;
+      const steps: ProjectionOp[] = spec.steps.map((step, position) => ({
+        kind: 'upsert',
+        table: JOB_STEPS_TABLE.name,
+        key: { ...key, step: step.name },
+        version,
+        values: {
+          position,
+          depends_on: json(step.dependsOn),
+          state: 'WAITING',
+          run: 1,
+          child_job_id: null,
+          outputs: json([]),
+          reason: null,
+          updated_at: occurredAt,
+        },
+      }));
       return [
+        ...steps,
         {
           kind: 'upsert',
           table,
@@ -114,6 +163,10 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
             outputs: json([]),
             progress: null,
             checkpoint: null,
+            run: spec.steps.length > 0 ? 1 : 0,
+            parent_job_id: parent?.jobId ?? null,
+            parent_step: parent?.step ?? null,
+            parent_run: parent?.run ?? null,
           },
         },
       ];
@@ -222,6 +275,102 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
         reason: event.data.reason,
         finished_at: event.data.cancelledAt ?? occurredAt,
       });
+    case 'StepSubmitted':
+      return [
+        ...update({}),
+        updateStep(event.data.step, {
+          state: 'SUBMITTED',
+          run: event.data.run,
+          child_job_id: event.data.childJobId,
+          reason: null,
+        }),
+      ];
+    case 'StepSucceeded':
+      return [
+        ...update({}),
+        updateStep(event.data.step, {
+          state: 'SUCCEEDED',
+          run: event.data.run,
+          child_job_id: event.data.childJobId,
+          outputs: json(event.data.outputs),
+          reason: null,
+        }),
+      ];
+    case 'StepFailed':
+      return [
+        ...update({}),
+        updateStep(event.data.step, {
+          state: 'FAILED',
+          run: event.data.run,
+          child_job_id: event.data.childJobId,
+          reason: event.data.reason,
+        }),
+      ];
+    case 'StepSkipped':
+      return [
+        ...update({}),
+        updateStep(event.data.step, {
+          state: 'SKIPPED',
+          run: event.data.run,
+          child_job_id: null,
+          reason: event.data.reason,
+        }),
+      ];
+    case 'StepsRetried':
+      return [
+        ...update({
+          state: state('BLOCKED'),
+          run: event.data.run,
+          reason: null,
+          finished_at: null,
+        }),
+        ...event.data.steps.map((step) =>
+          updateStep(step, {
+            state: 'WAITING',
+            run: event.data.run,
+            child_job_id: null,
+            outputs: json([]),
+            reason: null,
+          }),
+        ),
+      ];
+    case 'JobFannedOut':
+      return [
+        ...update({
+          state: state('BLOCKED'),
+          exit_codes: json(event.data.exitCodes),
+          run: 1,
+          reason: null,
+        }),
+        ...event.data.children.map((child, position): ProjectionOp => ({
+          kind: 'upsert',
+          table: JOB_STEPS_TABLE.name,
+          key: { ...key, step: child.name },
+          version,
+          values: {
+            position,
+            depends_on: json([]),
+            state: 'WAITING',
+            run: 1,
+            child_job_id: null,
+            outputs: json([]),
+            reason: null,
+            updated_at: occurredAt,
+          },
+        })),
+      ];
+    case 'StepsSucceeded':
+      return update({
+        state: state('SUCCEEDED'),
+        reason: null,
+        finished_at: event.data.succeededAt,
+      });
+    case 'StepsFailed':
+      return update({
+        state: state('FAILED'),
+        reason: event.data.reason,
+        finished_at: event.data.failedAt,
+      });
     default: {
       const unhandled: never = event;
       throw new Error(`job_summary has no case for ${(unhandled as EventEnvelope).type}`);
@@ -232,6 +381,6 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
 export const jobSummaryProjection: ProjectionDefinition = {
   name: 'job_summary',
   aggregates: ['job'],
-  tables: [JOB_SUMMARY_TABLE],
+  tables: [JOB_SUMMARY_TABLE, JOB_STEPS_TABLE],
   project: projectJobSummary,
 };
