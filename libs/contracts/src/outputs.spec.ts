@@ -18,10 +18,11 @@ const output = (name: string) => ({
 });
 
 describe('outputs in the contracts', () => {
-  it('reads a RankExited v1 as a v2 exit with no outputs', () => {
+  it('reads a RankExited v1 as a v2 exit with no outputs (and, from before fan-out, no children)', () => {
     expect(eventRegistry.upcast('RankExited', 1, rankExitedV1)).toEqual({
       ...rankExitedV1,
       outputs: [],
+      children: [],
     });
   });
 
