@@ -61,6 +61,26 @@ const expectedEnd = (job: JobView, startedAt: number): number | null => {
   return seconds === undefined ? null : startedAt + seconds * 1_000;
 };
 
+/** A job whose spec is known: only such a job can be placed or hold nodes. */
+export type PlacedJob = JobView & { readonly spec: NonNullable<JobView['spec']> };
+
+export const hasSpec = (job: JobView | undefined): job is PlacedJob => !!job?.spec;
+
+/** What a job holds on its nodes from `startedAt`, for the core. */
+export const allocationOf = (
+  job: PlacedJob,
+  nodes: readonly string[],
+  startedAt: number,
+): RunningAllocation => ({
+  jobId: job.jobId,
+  tenant: job.tenant,
+  pool: job.spec.pool,
+  nodes,
+  resources: resourcesOf(job),
+  startedAt,
+  expectedEnd: expectedEnd(job, startedAt),
+});
+
 /**
  * Live leases, then lease commands in flight. A job whose JobLeased event beat the lease reply is
  * in both: it is counted once (the core refuses a job twice, and the node would look fuller).
@@ -69,17 +89,9 @@ export const runningAllocations = (state: PlacementState): RunningAllocation[] =
   const running: RunningAllocation[] = [];
   const seen = new Set<string>();
   const add = (job: JobView, nodes: readonly string[], startedAt: number): void => {
-    if (!job.spec || seen.has(job.jobId)) return;
+    if (!hasSpec(job) || seen.has(job.jobId)) return;
     seen.add(job.jobId);
-    running.push({
-      jobId: job.jobId,
-      tenant: job.tenant,
-      pool: job.spec.pool,
-      nodes,
-      resources: resourcesOf(job),
-      startedAt,
-      expectedEnd: expectedEnd(job, startedAt),
-    });
+    running.push(allocationOf(job, nodes, startedAt));
   };
   for (const jobId of state.leased) {
     const job = state.jobs.get(jobId);
@@ -120,7 +132,7 @@ export const usedByNode = (
 };
 
 /** Queue order for choosing which waiting jobs to explain: priority, then age, then id. */
-const frontFirst = (a: CoreJob, b: CoreJob): number =>
+export const frontFirst = (a: CoreJob, b: CoreJob): number =>
   b.priority - a.priority ||
   a.enqueuedAt - b.enqueuedAt ||
   (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
@@ -138,6 +150,32 @@ export const costFactorOf = (labels: Readonly<Record<string, string>>): number =
     : 1;
 };
 
+/** A node as the core sees it, with what the running allocations hold on it. */
+export const coreNodeOf = (node: NodeFacts, used: Resources): CoreNode => ({
+  nodeId: node.nodeId,
+  pools: node.pools,
+  labels: node.labels,
+  capacity: node.capacity,
+  used,
+  lost: node.status === 'lost',
+  cordoned: node.cordoned ?? false,
+  quarantined: node.quarantined ?? false,
+  costFactor: costFactorOf(node.labels),
+});
+
+/** A queued job as the core sees it. */
+export const coreJobOf = (job: PlacedJob): CoreJob => ({
+  tenant: job.tenant,
+  jobId: job.jobId,
+  pool: job.spec.pool,
+  nodes: job.spec.nodes,
+  resources: resourcesOf(job),
+  priority: job.spec.priority,
+  enqueuedAt: job.queuedAt,
+  notBefore: job.notBefore,
+  expectedRuntimeSeconds: job.spec.expectedRuntimeSeconds ?? null,
+});
+
 export const placementSnapshot = (
   state: PlacementState,
   options: SnapshotOptions,
@@ -145,32 +183,14 @@ export const placementSnapshot = (
   const running = runningAllocations(state);
   const allocated = new Set(running.map((r) => r.jobId));
   const used = usedByNode(running);
-  const nodes: CoreNode[] = [...state.nodes].map((node) => ({
-    nodeId: node.nodeId,
-    pools: node.pools,
-    labels: node.labels,
-    capacity: node.capacity,
-    used: used.get(node.nodeId)?.used ?? NO_RESOURCES,
-    lost: node.status === 'lost',
-    cordoned: node.cordoned ?? false,
-    quarantined: node.quarantined ?? false,
-    costFactor: costFactorOf(node.labels),
-  }));
+  const nodes: CoreNode[] = [...state.nodes].map((node) =>
+    coreNodeOf(node, used.get(node.nodeId)?.used ?? NO_RESOURCES),
+  );
   const jobs: CoreJob[] = [];
   for (const jobId of state.queued) {
     const job = state.jobs.get(jobId);
-    if (!job?.spec || allocated.has(jobId)) continue;
-    jobs.push({
-      tenant: job.tenant,
-      jobId,
-      pool: job.spec.pool,
-      nodes: job.spec.nodes,
-      resources: resourcesOf(job),
-      priority: job.spec.priority,
-      enqueuedAt: job.queuedAt,
-      notBefore: job.notBefore,
-      expectedRuntimeSeconds: job.spec.expectedRuntimeSeconds ?? null,
-    });
+    if (!hasSpec(job) || allocated.has(jobId)) continue;
+    jobs.push(coreJobOf(job));
   }
   // Every tenant weighs the same until tenant weights are configured.
   const tenantWeights: Record<string, number> = {};

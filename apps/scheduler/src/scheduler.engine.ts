@@ -60,7 +60,6 @@ import {
   NO_RESOURCES,
   coordinatorPort,
   estimateStarts,
-  schedulePass,
   type Decision,
   type Explanation,
   type PassResult,
@@ -77,13 +76,18 @@ import {
 import { NodeStandings, schedulerContext } from './node-standings';
 import { foldJobEvent, type JobEffect, type JobView } from './job-view';
 import {
+  IncrementalPlacement,
+  ObservedMap,
+  ObservedSet,
+  type LivePlacementState,
+} from './incremental-placement';
+import {
   placementSnapshot,
   runningAllocations,
   usedByNode,
   waitingExplanations,
   type InFlightLease,
   type NodeFacts,
-  type PlacementState,
 } from './placement-input';
 import { isNodeTokenValid, nodeTokenFor, secretsEqual } from './node-token';
 import { choosePreemptions } from './preemption-choice';
@@ -176,12 +180,15 @@ const standingReply = (standing: NodeStanding): NodeStandingReply => ({
 });
 
 export class SchedulerEngine {
-  private readonly jobs = new Map<string, JobView>();
-  private readonly queued = new Set<string>();
-  private readonly leased = new Set<string>();
+  /** One placement core kept across passes, told of every change to the four below (C8). */
+  private readonly placement: IncrementalPlacement;
+  private readonly jobChanged = (jobId: string): void => this.placement.jobChanged(jobId);
+  private readonly jobs = new ObservedMap<string, JobView>(this.jobChanged);
+  private readonly queued = new ObservedSet<string>(this.jobChanged);
+  private readonly leased = new ObservedSet<string>(this.jobChanged);
   private readonly renewals = new Map<string, LeaseRenewals>();
   /** Lease commands awaiting the controller's answer, and what they reserve. */
-  private readonly inFlight = new Map<string, InFlightLease>();
+  private readonly inFlight = new ObservedMap<string, InFlightLease>(this.jobChanged);
   /** Why each explained job was left waiting by the last pass (replaced by every pass). */
   private explanations = new Map<string, Explanation>();
   /** When the last pass ran (epoch ms): the time of the waiting explanations. */
@@ -222,6 +229,11 @@ export class SchedulerEngine {
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(private readonly options: SchedulerEngineOptions) {
+    this.placement = new IncrementalPlacement({
+      seed: options.config.seed,
+      onRefused: (jobId, err) =>
+        this.options.log('placement_refused', { jobId, error: describe(err) }),
+    });
     this.standings = new NodeStandings({
       store: options.store,
       clock: options.clock,
@@ -991,7 +1003,7 @@ export class SchedulerEngine {
     return usedByNode(runningAllocations(this.placementState()));
   }
 
-  private placementState(nodes: Iterable<NodeFacts> = this.nodes.values()): PlacementState {
+  private placementState(nodes: Iterable<NodeFacts> = this.nodes.values()): LivePlacementState {
     return {
       nodes,
       jobs: this.jobs,
@@ -1044,17 +1056,19 @@ export class SchedulerEngine {
     if (room <= 0) return;
     const now = this.now();
     const { facts, probeNodes } = this.placementFacts(now, true);
-    const input = placementSnapshot(this.placementState(facts), {
-      now,
-      seed: this.options.config.seed,
-      maxDecisions: room,
-      explainLimit: EXPLAINED_WAITING_JOBS,
-    });
     let pass: PassResult;
+    let input: SnapshotInput | null;
     try {
-      pass = schedulePass(input);
+      // The kept core decides what schedulePass(placementSnapshot(...)) would, without the
+      // O(queue) rebuild; preemption alone needs that snapshot, so it is made only then.
+      ({ pass, input } = this.placement.pass(this.placementState(facts), {
+        now,
+        maxDecisions: room,
+        explainLimit: EXPLAINED_WAITING_JOBS,
+        withInput: this.options.config.preemptionPools.size > 0,
+      }));
     } catch (err) {
-      // Refused input (a job known twice, ...): log it and let the next pass try again.
+      // The feeder starts over from the whole state at the next pass.
       this.options.log('placement_failed', { error: describe(err) });
       return;
     }
@@ -1077,7 +1091,7 @@ export class SchedulerEngine {
       if (why) this.placed.remember(why, now);
       this.lease(decision, now);
     }
-    this.preempt(input, pass);
+    if (input) this.preempt(input, pass);
   }
 
   /** C6: asks the controller to evict the victims of the pass's preemption plans. */

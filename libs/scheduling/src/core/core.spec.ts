@@ -551,6 +551,27 @@ describe('schedulePass: filters and scoring', () => {
     }
   });
 
+  it('counts an explained job into its place in the queue as sorting the whole queue does', () => {
+    let checked = 0;
+    for (let seed = 400; seed < 440; seed += 1) {
+      const input = scenario(seed, 10, 80);
+      const random = seeded(seed);
+      // Explaining all sorts the queue; a few named jobs and the placements are counted one by one.
+      const sorted = schedulePass(input);
+      const asked = new Set(input.jobs.filter(() => random() < 0.2).map((j) => j.jobId));
+      const counted = schedulePass({
+        ...input,
+        options: { explain: asked, explainPlaced: true, maxDecisions: 1 + (seed % 7) },
+      });
+      const places = new Map(sorted.explanations.map((e) => [e.jobId, e.queuePosition]));
+      for (const e of counted.explanations) {
+        expect([e.jobId, e.queuePosition]).toEqual([e.jobId, places.get(e.jobId)]);
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(200);
+  });
+
   it('explains only the jobs asked for, and those not reached', () => {
     const nodes = [node('n1', { capacity: res(2, 8_192) })];
     const jobs = [job('a', { enqueuedAt: T0 - 2 }), job('b', { enqueuedAt: T0 - 1 })];
@@ -595,6 +616,35 @@ describe('PlacementCore: input checks and state', () => {
     core.release('a');
     expect(core.schedule(T0).decisions.map((d) => d.jobId)).toEqual(['c']);
     expect(core.runningJobs()).toEqual(['c']);
+  });
+
+  it('passes over a full pool as a fresh core would once the small jobs have left the queue', () => {
+    // The small job places and leaves the queue; the next pass's smallest need is 2 cpu again, so
+    // the full pool is passed over in backfill: the job in backoff there is not looked at.
+    const jobs = [
+      job('small', { resources: res(1), priority: 50 }),
+      job('big', { resources: res(3), priority: 40 }),
+      job('head', { resources: res(3), priority: 30 }),
+      job('later', { resources: res(2), priority: 0, notBefore: T0 + 60_000 }),
+    ];
+    const kept = new PlacementCore(config);
+    kept.upsertNode(node('n1', { capacity: res(4, 8_192) }));
+    jobs.slice(0, 1).forEach((j) => kept.enqueue(j));
+    expect(kept.schedule(T0).decisions.map((d) => d.jobId)).toEqual(['small']);
+    kept.release('small');
+    jobs.slice(1).forEach((j) => kept.enqueue(j));
+    const fresh = schedulePass({
+      nodes: [node('n1', { capacity: res(4, 8_192) })],
+      jobs: jobs.slice(1),
+      running: [],
+      now: T0,
+      config,
+    });
+    const again = kept.schedule(T0);
+    expect(fresh.decisions.map((d) => d.jobId)).toEqual(['big']);
+    expect(again).toEqual(fresh);
+    expect(again.considered).toBe(2);
+    expect(again.wakeAt).toBeNull();
   });
 });
 

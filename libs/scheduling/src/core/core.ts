@@ -162,6 +162,14 @@ interface PoolPass {
 /** Per pass and shape, how many too-long jobs are looked past before the shape is skipped. */
 const BACKFILL_PROBES = 64;
 
+/** Each explained job's 1-based place in its tenant's queue (by effective priority) at pass start. */
+interface QueuePositions {
+  of(job: CoreJob): number;
+}
+
+/** Explaining more jobs by name than this, a pass sorts the queue once instead of counting. */
+const COUNTED_POSITIONS_UP_TO = 1_024;
+
 /** What a pass reports besides its decisions; filled as the pass runs. */
 export interface PassSink {
   reservations: Reservation[];
@@ -246,6 +254,11 @@ export class PlacementCore {
   private readonly dirtyPools = new Set<string>();
   private readonly poolCapacity = new Map<string, Vec>();
   private readonly poolMinNeed = new Map<string, Vec>();
+  /**
+   * Pools a job left since the last pass: their smallest need is taken again over the jobs still
+   * queued when the next pass starts, so a kept core prunes full pools exactly as a fresh one.
+   */
+  private readonly staleMinNeed = new Set<string>();
   private readonly allocations = new Map<string, Allocation>();
   private readonly usage = new Map<string, Map<string, Vec>>();
   private readonly queues = new Map<string, Map<string, ShapeQueue>>();
@@ -370,7 +383,7 @@ export class PlacementCore {
       list.push(queue);
       byShape.set(shape, list);
     }
-    queue.heap.push({ job, key: job.priority - this.agingPerMs * job.enqueuedAt });
+    queue.heap.push({ job, key: this.keyOf(job) });
     this.relist(queue);
     const min = this.poolMinNeed.get(job.pool);
     if (!min) this.poolMinNeed.set(job.pool, { ...job.resources });
@@ -385,12 +398,33 @@ export class PlacementCore {
     const job = this.queued.get(jobId);
     if (!job) return false;
     this.queued.delete(jobId);
+    this.staleMinNeed.add(job.pool);
     const queue = this.queues.get(job.tenant)?.get(`${job.pool}\u0000${shapeKey(job)}`);
     if (queue) {
       queue.heap.removeWhere((e) => e.job.jobId === jobId);
       this.relist(queue);
     }
     return true;
+  }
+
+  /** The smallest need of each pool a job left, over its shapes that still hold jobs. */
+  private refreshMinNeed(): void {
+    for (const pool of this.staleMinNeed) {
+      let min: Vec | null = null;
+      for (const queues of this.shapes.get(pool)?.values() ?? []) {
+        if (!queues.some((queue) => queue.heap.size > 0)) continue;
+        const need = queues[0]!.resources;
+        if (!min) min = { cpu: need.cpu, memoryMiB: need.memoryMiB, gpu: need.gpu };
+        else {
+          min.cpu = Math.min(min.cpu, need.cpu);
+          min.memoryMiB = Math.min(min.memoryMiB, need.memoryMiB);
+          min.gpu = Math.min(min.gpu, need.gpu);
+        }
+      }
+      if (min) this.poolMinNeed.set(pool, min);
+      else this.poolMinNeed.delete(pool);
+    }
+    this.staleMinNeed.clear();
   }
 
   /** Puts a shape queue where its (new) head belongs in its tenant's ready heap, or out if empty. */
@@ -469,12 +503,20 @@ export class PlacementCore {
     options: PassOptions,
     sink: PassSink,
   ): Generator<Decision, void, undefined> {
+    this.refreshMinNeed();
     const maxDecisions = options.maxDecisions ?? Number.POSITIVE_INFINITY;
     const explainAll = options.explain === 'all';
     const explainSet = options.explain instanceof Set ? options.explain : null;
     const explainPlaced = options.explainPlaced ?? false;
     const explaining = explainAll || explainPlaced || (explainSet !== null && explainSet.size > 0);
-    const positions = explaining ? this.queuePositions() : new Map<string, number>();
+    // Entries the pass took out of their heaps and has not put back: with the heaps, the queue as
+    // the pass found it, in which an explained job's place is counted.
+    const outside = new Map<string, Set<Entry>>();
+    const positions = this.queuePositions(
+      explaining,
+      explainAll || (explainSet?.size ?? 0) > COUNTED_POSITIONS_UP_TO,
+      outside,
+    );
     const consideredIds = new Set<string>();
     const reserved = new Map<string, Reserved>();
     const pools = new Map<string, PoolPass>();
@@ -503,6 +545,12 @@ export class PlacementCore {
     const take = (queue: ShapeQueue): Entry => {
       const entry = queue.heap.pop()!;
       this.relist(queue);
+      let taken = outside.get(entry.job.tenant);
+      if (!taken) {
+        taken = new Set();
+        outside.set(entry.job.tenant, taken);
+      }
+      taken.add(entry);
       sink.considered += 1;
       consideredIds.add(entry.job.jobId);
       return entry;
@@ -703,6 +751,7 @@ export class PlacementCore {
       for (const { entry, queue } of skipped) {
         queue.heap.push(entry);
         this.relist(queue);
+        outside.get(entry.job.tenant)?.delete(entry);
       }
     }
     if (explaining) {
@@ -733,7 +782,7 @@ export class PlacementCore {
 
   private blockedExplanation(
     job: CoreJob,
-    positions: ReadonlyMap<string, number>,
+    positions: QueuePositions,
     share: number,
     attempt: Evaluation,
     pass: PoolPass,
@@ -1029,6 +1078,7 @@ export class PlacementCore {
       });
     }
     this.queued.delete(job.jobId);
+    this.staleMinNeed.add(job.pool);
     this.allocations.set(job.jobId, {
       jobId: job.jobId,
       tenant: job.tenant,
@@ -1135,7 +1185,35 @@ export class PlacementCore {
     };
   }
 
-  private queuePositions(): Map<string, number> {
+  /** A job's place in the fair-share order within its tenant: higher is earlier. */
+  private keyOf(job: CoreJob): number {
+    return job.priority - this.agingPerMs * job.enqueuedAt;
+  }
+
+  /**
+   * Explaining a few jobs (a service's front of the queue and its placements), each one's place
+   * is counted when asked: the entries ahead of it, O(its place) per heap, so a pass over a deep
+   * queue does not sort it. Explaining all (or many), the queue is sorted once, up front.
+   */
+  private queuePositions(
+    explaining: boolean,
+    sortAll: boolean,
+    outside: ReadonlyMap<string, ReadonlySet<Entry>>,
+  ): QueuePositions {
+    if (!explaining) return { of: () => 0 };
+    if (!sortAll) {
+      return {
+        of: (job) => {
+          const probe: Entry = { job, key: this.keyOf(job) };
+          let ahead = 0;
+          for (const entry of outside.get(job.tenant) ?? [])
+            if (entryLess(entry, probe)) ahead += 1;
+          for (const queue of this.queues.get(job.tenant)?.values() ?? [])
+            ahead += queue.heap.countBefore(probe);
+          return ahead + 1;
+        },
+      };
+    }
     const positions = new Map<string, number>();
     for (const tenant of this.tenants) {
       const entries: Entry[] = [];
@@ -1143,12 +1221,12 @@ export class PlacementCore {
       entries.sort((a, b) => (entryLess(a, b) ? -1 : entryLess(b, a) ? 1 : 0));
       entries.forEach((entry, i) => positions.set(entry.job.jobId, i + 1));
     }
-    return positions;
+    return { of: (job) => positions.get(job.jobId) ?? 0 };
   }
 
   private placedExplanation(
     job: CoreJob,
-    positions: ReadonlyMap<string, number>,
+    positions: QueuePositions,
     share: number,
     attempt: Evaluation,
     chosen: readonly CandidateScore[],
@@ -1172,7 +1250,7 @@ export class PlacementCore {
       tenant: job.tenant,
       jobId: job.jobId,
       outcome: 'placed',
-      queuePosition: positions.get(job.jobId) ?? 0,
+      queuePosition: positions.of(job),
       tenantShare: share,
       weights: this.weights,
       policy: attempt.policy,
@@ -1187,7 +1265,7 @@ export class PlacementCore {
 
   private waitingExplanation(
     job: CoreJob,
-    positions: ReadonlyMap<string, number>,
+    positions: QueuePositions,
     share: number,
     waitingFor: WaitingFor,
     attempt: Evaluation | null,
@@ -1197,7 +1275,7 @@ export class PlacementCore {
       tenant: job.tenant,
       jobId: job.jobId,
       outcome: 'waiting',
-      queuePosition: positions.get(job.jobId) ?? 0,
+      queuePosition: positions.of(job),
       tenantShare: share,
       weights: this.weights,
       policy: this.config.poolPolicies?.[job.pool] ?? 'spread',

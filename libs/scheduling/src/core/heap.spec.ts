@@ -15,6 +15,20 @@ describe('heaps', () => {
     );
   });
 
+  it('Heap counts the items before any value as a sort would, holding it or not (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 50 })),
+        fc.integer({ min: -1, max: 51 }),
+        (values, probe) => {
+          const heap = new Heap<number>((a, b) => a < b);
+          for (const v of values) heap.push(v);
+          expect(heap.countBefore(probe)).toBe(values.filter((v) => v < probe).length);
+        },
+      ),
+    );
+  });
+
   it('IndexedHeap stays ordered through updates and removals anywhere (property)', () => {
     fc.assert(
       fc.property(

@@ -50,6 +50,26 @@ export class Heap<T> {
     return top;
   }
 
+  /**
+   * How many items come before `item` in the order (`item` itself, if held, not counted). A walk
+   * from the top that turns back at the first item not before it on each path (everything below
+   * that one is not before it either): O(answer), not O(n), for an item near the front.
+   */
+  countBefore(item: T): number {
+    const items = this.items;
+    let count = 0;
+    const stack = items.length > 0 ? [0] : [];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (!this.less(items[i]!, item)) continue;
+      count += 1;
+      const l = 2 * i + 1;
+      if (l < items.length) stack.push(l);
+      if (l + 1 < items.length) stack.push(l + 1);
+    }
+    return count;
+  }
+
   /** Removes every item the predicate matches; O(n), for the rare dequeue of a cancelled job. */
   removeWhere(match: (item: T) => boolean): number {
     const kept = this.items.filter((item) => !match(item));
