@@ -201,6 +201,22 @@ export class JobsController {
         why: `${NO_EXPLANATION_RETAINED}: the job has ended (${job.state})`,
       };
     }
+    if (job.run > 0) {
+      // A job with steps (or one that fanned out) is never placed: its steps' jobs are.
+      const running = (await this.jobs.steps(key.tenant, jobId)).filter(
+        (s) => s.state === 'SUBMITTED' && s.jobId !== null,
+      );
+      return {
+        jobId,
+        state: job.state,
+        retained: false,
+        why:
+          `${NO_EXPLANATION_RETAINED}: a job with steps is not placed itself; it waits for its steps` +
+          (running.length === 0
+            ? ''
+            : `, running as ${running.map((s) => `${s.name} (job ${s.jobId})`).join(', ')}: explain those`),
+      };
+    }
     const answer = await this.commands.ask<JobExplanation>(
       'scheduler',
       'explain',

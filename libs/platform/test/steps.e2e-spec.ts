@@ -297,6 +297,12 @@ describe('steps as a DAG inside a job (D5)', () => {
       const child = await job(slow.jobId);
       return child.state === 'RUNNING' ? slow.jobId : undefined;
     });
+    const why = await tenant.call<{ retained: boolean; why: string }>(
+      'GET',
+      `/v1/jobs/${id}/explain`,
+    );
+    expect(why.body).toMatchObject({ retained: false });
+    expect(why.body.why).toContain(`slow (job ${running})`);
     const cancelled = await tenant.call('POST', `/v1/jobs/${id}/cancel`, {
       body: { reason: 'changed my mind' },
     });
