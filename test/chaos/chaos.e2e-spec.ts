@@ -63,6 +63,11 @@ describe(`the chaos run (CHAOS_SEED=${seed})`, () => {
     expect(report.problems.outputDigests).toEqual([]);
   });
 
+  it('ran each step of a job with steps as one job per run, fed by its dependencies outputs', () => {
+    expect(report.jobs.some((j) => j.kind === 'dag')).toBe(true);
+    expect(report.problems.steps).toEqual([]);
+  });
+
   it('resumed retried jobs from their last checkpoint where they had one', () => {
     expect(report.problems.notResumed).toEqual([]);
   });

@@ -31,6 +31,7 @@ const WORKER_SIDE = new Set([
   'JobCheckpointed',
   'AttemptPreemptionRequested',
   'AttemptPreempted',
+  'JobFannedOut',
 ]);
 
 /** The job-level facts that end an attempt, and with it its lease. */
@@ -41,6 +42,7 @@ const LEASE_ENDS = new Set([
   'JobDeadLettered',
   'JobCancelled',
   'AttemptPreempted',
+  'JobFannedOut',
 ]);
 
 export interface JobVerdict {
@@ -178,8 +180,9 @@ export const judgeOutputs = (events: readonly StoredEvent[]): OutputsVerdict => 
     commits += 1;
     if (commits > 1) duplicates.push(`${at}: commit #${commits} of the job's outputs`);
     const sealed = events[index + 1];
+    // A fan-out (D5) ends the attempt as a success does, its outputs committed with it.
     if (
-      sealed?.type !== 'JobSucceeded' ||
+      (sealed?.type !== 'JobSucceeded' && sealed?.type !== 'JobFannedOut') ||
       sealed.data['attempt'] !== event.data['attempt'] ||
       sealed.data['leaseEpoch'] !== event.data['leaseEpoch']
     ) {
@@ -213,3 +216,62 @@ export const sharedRefs = (
   }
   return shared;
 };
+
+/** The step facts a job with steps records, each naming the child job that ran the step. */
+const STEP_FACTS = new Set(['StepSubmitted', 'StepSucceeded', 'StepFailed']);
+
+/**
+ * D5 over one job with steps and the histories of the jobs that ran its steps: each step ran as
+ * exactly one job per run (never two, whatever crashed while it was submitted), each such job names
+ * the step it runs, and each followed a legal path with no double assignment and at most one
+ * commit. A job with steps that succeeded has every step succeeded. Findings as sentences.
+ */
+export const judgeSteps = (
+  parent: readonly StoredEvent[],
+  children: ReadonlyMap<string, readonly StoredEvent[]>,
+): string[] => {
+  const found: string[] = [];
+  const runBy = new Map<string, Set<string>>();
+  for (const event of parent) {
+    if (!STEP_FACTS.has(event.type)) continue;
+    const key = `${String(event.data['step'])} run ${String(event.data['run'])}`;
+    const ids = runBy.get(key) ?? new Set<string>();
+    ids.add(String(event.data['childJobId']));
+    runBy.set(key, ids);
+  }
+  for (const [key, ids] of runBy)
+    if (ids.size > 1) found.push(`step ${key} ran as ${ids.size} jobs: ${[...ids].join(', ')}`);
+  const parentId = parent[0]?.data['jobId'];
+  for (const [key, ids] of runBy) {
+    for (const id of ids) {
+      const history = children.get(id) ?? [];
+      const submitted = history.find((e) => e.type === 'JobSubmitted');
+      const serves = submitted?.data['parent'] as { jobId: string; step: string; run: number };
+      if (!serves) {
+        found.push(`step ${key}: job ${id} has no history naming its step`);
+        continue;
+      }
+      if (`${serves.step} run ${serves.run}` !== key || serves.jobId !== parentId)
+        found.push(`step ${key}: job ${id} says it runs ${serves.step} run ${serves.run}`);
+      const verdict = judgeHistory(history);
+      for (const problem of [...verdict.illegal, ...verdict.doubleAssignment])
+        found.push(`step ${key}, job ${id}: ${problem}`);
+      for (const problem of judgeOutputs(history).duplicates)
+        found.push(`step ${key}, job ${id}: ${problem}`);
+    }
+  }
+  if (judgeHistory(parent).state === 'SUCCEEDED') {
+    const declared = (parent[0]?.data['spec'] as { steps?: { name: string }[] })?.steps ?? [];
+    const succeeded = new Set(
+      parent.filter((e) => e.type === 'StepSucceeded').map((e) => e.data['step']),
+    );
+    for (const step of declared)
+      if (!succeeded.has(step.name)) found.push(`succeeded without step ${step.name} succeeding`);
+  }
+  return found;
+};
+
+/** The child job ids a job with steps recorded, in the order it recorded them. */
+export const stepJobsOf = (parent: readonly StoredEvent[]): string[] => [
+  ...new Set(parent.filter((e) => STEP_FACTS.has(e.type)).map((e) => String(e.data['childJobId']))),
+];

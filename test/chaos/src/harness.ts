@@ -12,6 +12,8 @@ import {
 import { WORKSPACE_ROOT } from '@gantry/testing';
 import { createHash } from 'node:crypto';
 import {
+  judgeSteps,
+  stepJobsOf,
   judgeHistory,
   judgeOutputs,
   percentiles,
@@ -40,8 +42,15 @@ export interface ChaosOptions {
   readonly keepFiles?: boolean;
 }
 
-export type JobKind = 'single' | 'gang' | 'fail-first' | 'fail-first-gang' | 'resume';
-const JOB_KINDS: readonly JobKind[] = ['single', 'gang', 'fail-first', 'fail-first-gang', 'resume'];
+export type JobKind = 'single' | 'gang' | 'fail-first' | 'fail-first-gang' | 'resume' | 'dag';
+const JOB_KINDS: readonly JobKind[] = [
+  'single',
+  'gang',
+  'fail-first',
+  'fail-first-gang',
+  'resume',
+  'dag',
+];
 export type FaultKind =
   | `kill-service:${PlatformService}`
   | 'kill-agent'
@@ -96,6 +105,8 @@ export interface ChaosReport {
     readonly notFenced: readonly string[];
     readonly faultErrors: readonly string[];
     readonly refused: readonly string[];
+    /** D5: a step run twice in one run, a step job's bad history, a lost or unchecked result. */
+    readonly steps: readonly string[];
   };
   readonly summary: string;
 }
@@ -130,6 +141,48 @@ const commandFor = (kind: JobKind, index: number, sleepSeconds: string): string[
   return ['sh', '-c', failFirst ? `[ "$GANTRY_ATTEMPT" -gt 1 ] || exit 3; ${body}` : body];
 };
 
+/**
+ * D5: a job with steps, `first` -> `second`, and `side` beside them. `second` fails its first
+ * attempt on purpose, and commits the job's result only if `first`'s committed output reached it
+ * intact as an input; `first` and `side` commit a part each.
+ */
+const stepsFor = (index: number, sleepSeconds: string): Record<string, unknown>[] => {
+  const part = (name: string) =>
+    `sleep ${sleepSeconds}; printf 'dag ${index} ${name}' > "$GANTRY_OUTPUT_DIR/part.txt"`;
+  return [
+    { name: 'first', command: ['sh', '-c', part('first')] },
+    {
+      name: 'second',
+      dependsOn: ['first'],
+      command: [
+        'sh',
+        '-c',
+        `[ "$GANTRY_ATTEMPT" -gt 1 ] || exit 3; sleep ${sleepSeconds}; ` +
+          `[ "$(cat steps/first/part.txt)" = 'dag ${index} first' ] || exit 5; ` +
+          `printf '${resultOf(index)}' > "$GANTRY_OUTPUT_DIR/result.txt"`,
+      ],
+    },
+    {
+      // Fans out (D5): one child job, which ends the step when it ends.
+      name: 'side',
+      command: [
+        'sh',
+        '-c',
+        `${part('side')}; printf '%s' '${JSON.stringify([
+          {
+            name: 'leaf',
+            spec: {
+              resources: { cpu: 1, memoryMiB: 64 },
+              retry: RETRY,
+              command: ['sh', '-c', `printf 'dag ${index} leaf' > "$GANTRY_OUTPUT_DIR/part.txt"`],
+            },
+          },
+        ])}' > "$GANTRY_CHILD_JOBS"`,
+      ],
+    },
+  ];
+};
+
 interface PlannedJob {
   readonly index: number;
   readonly kind: JobKind;
@@ -141,16 +194,30 @@ const planJobs = (count: number, random: () => number): PlannedJob[] =>
     const roll = random();
     // A third of the jobs fail their first attempt on purpose, as before resume jobs existed.
     const kind: JobKind =
-      roll < 0.45
+      roll < 0.4
         ? 'single'
-        : roll < 0.7
-          ? 'gang'
-          : roll < 0.8
-            ? 'fail-first'
-            : roll < 0.9
-              ? 'fail-first-gang'
-              : 'resume';
+        : roll < 0.45
+          ? 'dag'
+          : roll < 0.7
+            ? 'gang'
+            : roll < 0.8
+              ? 'fail-first'
+              : roll < 0.9
+                ? 'fail-first-gang'
+                : 'resume';
     const sleepSeconds = (0.1 + random() * 0.9).toFixed(2);
+    if (kind === 'dag') {
+      return {
+        index,
+        kind,
+        spec: {
+          name: `chaos-${index}-${kind}`,
+          resources: { cpu: 1, memoryMiB: 64 },
+          retry: RETRY,
+          steps: stepsFor(index, sleepSeconds),
+        },
+      };
+    }
     return {
       index,
       kind,
@@ -416,7 +483,16 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosReport> => {
 
     await measureNodeLoss(pool, faults, histories, t0, fencingLines);
     const digests = await checkStoredOutputs(tenant, acknowledged);
-    const report = buildReport(options.seed, outcomes, faults, since(), histories, digests);
+    const steps = await checkSteps(pool, tenant, acknowledged, histories);
+    const report = buildReport(
+      options.seed,
+      outcomes,
+      faults,
+      since(),
+      histories,
+      [...digests, ...steps.digests],
+      steps,
+    );
     log(report.summary);
     return report;
   } catch (err) {
@@ -500,7 +576,13 @@ const checkStoredOutputs = async (
   for (const outcome of outcomes) {
     const committed = outcome.outputs?.committed ?? [];
     const name = `job ${outcome.id} (#${outcome.index} ${outcome.kind})`;
-    if (outcome.verdict?.state === 'SUCCEEDED' && !committed.some((o) => o.name === 'result.txt')) {
+    // A job with steps commits nothing itself: its steps' jobs do (checkSteps).
+    const commits = outcome.kind !== 'dag';
+    if (
+      commits &&
+      outcome.verdict?.state === 'SUCCEEDED' &&
+      !committed.some((o) => o.name === 'result.txt')
+    ) {
       found.push(`${name} succeeded without its result.txt committed`);
     }
     for (const output of committed) {
@@ -537,6 +619,91 @@ const storedBytesProblem = async (
   }
 };
 
+/**
+ * D5 over every job with steps: judged with the histories of the jobs that ran its steps (read
+ * from the store), every committed output of those jobs fetched and hashed, and, from the whole
+ * store, never two jobs submitted for one step of one run. `second`, which fails its first
+ * attempt on purpose, must have succeeded on a retry with the job's result.
+ */
+const checkSteps = async (
+  pool: Pool,
+  tenant: GatewayClient,
+  outcomes: readonly JobOutcome[],
+  histories: ReadonlyMap<string, StoredEvent[]>,
+): Promise<{ problems: string[]; digests: string[]; summary: string }> => {
+  const problems: string[] = [];
+  const digests: string[] = [];
+  const dags = outcomes.filter((o) => o.kind === 'dag');
+  // Every job below a job with steps, level by level: a step may fan out to children of its own.
+  const children = new Map<string, StoredEvent[]>();
+  let level = dags.flatMap((o) => stepJobsOf(histories.get(o.id!) ?? []));
+  for (let depth = 0; depth < 4 && level.length > 0; depth += 1) {
+    const read = await readHistories(pool, level);
+    for (const [id, history] of read) children.set(id, history);
+    level = [...read.values()].flatMap(stepJobsOf).filter((id) => !children.has(id));
+  }
+  let stepJobs = 0;
+  const parents = [
+    ...dags.map((o) => ({ o, history: histories.get(o.id!) ?? [] })),
+    ...dags.flatMap((o) =>
+      [...children.entries()]
+        .filter(([, h]) => stepJobsOf(h).length > 0 && rootOf(h, children) === o.id)
+        .map(([, history]) => ({ o, history })),
+    ),
+  ];
+  for (const { o: outcome, history: parent } of parents) {
+    const name = `job ${String(parent[0]?.data['jobId'])} (under #${outcome.index} dag)`;
+    for (const problem of judgeSteps(parent, children)) problems.push(`${name}: ${problem}`);
+    for (const childId of stepJobsOf(parent)) {
+      stepJobs += 1;
+      const history = children.get(childId) ?? [];
+      const step = (history[0]?.data['parent'] as { step?: string } | undefined)?.step;
+      const committed = judgeOutputs(history).committed;
+      const verdict = judgeHistory(history);
+      if (step === 'second' && verdict.state === 'SUCCEEDED') {
+        if ((verdict.succeededAttempt ?? 0) < 2)
+          problems.push(`${name}: step second succeeded on attempt ${verdict.succeededAttempt}`);
+        if (!committed.some((o) => o.name === 'result.txt'))
+          problems.push(`${name}: step second succeeded without its result.txt`);
+      }
+      const child: JobOutcome = { index: outcome.index, kind: 'dag', id: childId, submitTries: 1 };
+      for (const output of committed) {
+        // Only `second` commits the job's result; the parts are checked against their digests.
+        const problem = await storedBytesProblem(tenant, child, output);
+        if (problem !== undefined) digests.push(`${name} step ${step} ${output.name}: ${problem}`);
+      }
+    }
+  }
+  const { rows } = await pool.query<{ parent: string; jobs: string }>(
+    `SELECT data->'parent'->>'jobId' || ' ' || (data->'parent'->>'step') || ' run ' ||
+            (data->'parent'->>'run') AS parent, count(DISTINCT stream_id) AS jobs
+       FROM events WHERE type = 'JobSubmitted' AND data ? 'parent'
+      GROUP BY 1 HAVING count(DISTINCT stream_id) > 1`,
+  );
+  for (const row of rows) problems.push(`step ${row.parent} was submitted as ${row.jobs} jobs`);
+  return {
+    problems,
+    digests,
+    summary: `${dags.length} jobs with steps ran ${stepJobs} step jobs`,
+  };
+};
+
+/** The job at the top of a chain of step jobs (each naming the job it is a step of). */
+const rootOf = (
+  history: readonly StoredEvent[],
+  jobs: ReadonlyMap<string, readonly StoredEvent[]>,
+): string | undefined => {
+  let current = history;
+  for (let depth = 0; depth < 8; depth += 1) {
+    const parent = (current[0]?.data['parent'] as { jobId?: string } | undefined)?.jobId;
+    if (parent === undefined) return String(current[0]?.data['jobId']);
+    const up = jobs.get(parent);
+    if (up === undefined) return parent;
+    current = up;
+  }
+  return undefined;
+};
+
 /** D7: a retried `resume` job succeeded from the last checkpoint saved before its last lease. */
 const resumeProblem = (o: JobOutcome): string | undefined => {
   if (o.kind !== 'resume' || o.verdict?.state !== 'SUCCEEDED') return undefined;
@@ -555,6 +722,10 @@ const buildReport = (
   durationMs: number,
   histories: Map<string, StoredEvent[]>,
   outputDigests: readonly string[],
+  steps: { readonly problems: readonly string[]; readonly summary: string } = {
+    problems: [],
+    summary: 'none',
+  },
 ): ChaosReport => {
   const sorted = [...outcomes].sort((a, b) => a.index - b.index);
   const acked = sorted.filter((o) => o.id !== undefined);
@@ -601,6 +772,7 @@ const buildReport = (
       .map((f) => `paused ${f.target} lost attempts but logged no fencing after SIGCONT`),
     faultErrors: faults.filter((f) => f.error).map((f) => `${f.kind} ${f.target}: ${f.error}`),
     refused: sorted.filter((o) => o.refused).map((o) => `#${o.index} ${o.kind}: ${o.refused}`),
+    steps: steps.problems,
   };
 
   const states = new Map<string, number>();
@@ -617,6 +789,7 @@ const buildReport = (
     `jobs: ${sorted.length} planned, ${acked.length} acknowledged (${sorted.reduce((n, o) => n + o.submitTries - 1, 0)} submit retries), ${problems.refused.length} refused`,
     `  by kind: ${JOB_KINDS.map((k) => `${k} ${sorted.filter((o) => o.kind === k).length}`).join(', ')}`,
     `  outputs committed: ${acked.reduce((n, o) => n + (o.outputs?.committed.length ?? 0), 0)}; resumed from a checkpoint: ${acked.filter((o) => o.kind === 'resume' && o.outputs?.resumeFrom !== undefined && resumeProblem(o) === undefined).length} of ${acked.filter((o) => o.kind === 'resume').length} resume jobs`,
+    `  steps: ${steps.summary}`,
     `  end states: ${[...states].map(([s, n]) => `${s} ${n}`).join(', ')}`,
     `  retried (more than one lease): ${acked.filter((o) => o.verdict!.leases > 1).length}`,
     `faults: ${faults.length} injected, ${faults.filter((f) => f.recoveredAt !== undefined).length} recovered`,
