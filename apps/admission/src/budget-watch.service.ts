@@ -13,6 +13,7 @@ import {
   type TenantBudget,
 } from '@gantry/contracts';
 import { roundMoney } from '@gantry/domain';
+import { PeriodicTask } from '@gantry/messaging';
 import { AlertsService } from './alerts.service';
 import { budgetAsks, monthStartOf, stopsRunningJobs, type TenantSpendRow } from './budget-watch';
 import {
@@ -45,8 +46,7 @@ interface SpendRow {
  */
 @Injectable()
 export class BudgetWatchService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> = Promise.resolve();
+  private readonly passes = new PeriodicTask(() => this.pass());
 
   constructor(
     @Inject(JOB_ADMISSION_DEPENDENCIES) private readonly deps: JobAdmissionDependencies,
@@ -55,17 +55,11 @@ export class BudgetWatchService implements OnApplicationBootstrap, OnApplication
   ) {}
 
   onApplicationBootstrap(): void {
-    const every = this.deps.budgetWatchIntervalMs ?? 2_000;
-    if (!this.deps.pool || every <= 0) return;
-    this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.pass().catch(() => undefined));
-    }, every);
-    this.timer.unref();
+    if (this.deps.pool) this.passes.start(this.deps.budgetWatchIntervalMs ?? 2_000);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.passes.stop();
   }
 
   /** One pass; public so tests can run it at the instant they choose. */

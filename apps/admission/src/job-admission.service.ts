@@ -45,7 +45,7 @@ import {
   type Decider,
   type PostgresEventStore,
 } from '@gantry/event-store';
-import { commandEnvelope, sendCommand } from '@gantry/messaging';
+import { commandEnvelope, PeriodicTask, sendCommand } from '@gantry/messaging';
 import { nextAdmissionStep, refusalOfRejectedJob, reservationOf } from './job-admission';
 import { PriceBookService } from './price-book.service';
 
@@ -161,8 +161,7 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
     decide: decideTenant,
     snapshot: TENANT_SNAPSHOT,
   });
-  private sweepTimer: NodeJS.Timeout | null = null;
-  private sweeping: Promise<unknown> = Promise.resolve();
+  private readonly sweeps = new PeriodicTask(() => this.recoverStalled());
 
   constructor(
     @Inject(JOB_ADMISSION_DEPENDENCIES) private readonly deps: JobAdmissionDependencies,
@@ -180,19 +179,12 @@ export class JobAdmissionService implements OnApplicationBootstrap, OnApplicatio
 
   onApplicationBootstrap(): void {
     if (!this.deps.pool) return;
-    this.sweeping = this.recoverStalled().catch(() => undefined);
-    const every = this.deps.recoveryIntervalMs ?? 30_000;
-    if (every > 0) {
-      this.sweepTimer = setInterval(() => {
-        this.sweeping = this.sweeping.then(() => this.recoverStalled().catch(() => undefined));
-      }, every);
-      this.sweepTimer.unref();
-    }
+    void this.sweeps.runOnce();
+    this.sweeps.start(this.deps.recoveryIntervalMs ?? 30_000);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await this.sweeping;
+    await this.sweeps.stop();
     if (this.deps.ownsConnection) await this.deps.nc.drain();
   }
 

@@ -13,6 +13,7 @@ import {
   type OutputFile,
 } from '@gantry/contracts';
 import { readySteps, stepIdempotencyKey, childJobSpec, type SubmittedJob } from '@gantry/domain';
+import { PeriodicTask } from '@gantry/messaging';
 import {
   isRefusal,
   JOB_ADMISSION_DEPENDENCIES,
@@ -45,8 +46,7 @@ const CHILD_ENDS = {
  */
 @Injectable()
 export class StepRunnerService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private sweepTimer: NodeJS.Timeout | null = null;
-  private sweeping: Promise<unknown> = Promise.resolve();
+  private readonly sweeps = new PeriodicTask(() => this.sweep());
 
   constructor(
     @Inject(JOB_ADMISSION_DEPENDENCIES) private readonly deps: JobAdmissionDependencies,
@@ -54,17 +54,11 @@ export class StepRunnerService implements OnApplicationBootstrap, OnApplicationS
   ) {}
 
   onApplicationBootstrap(): void {
-    const every = this.deps.recoveryIntervalMs ?? 30_000;
-    if (!this.deps.pool || every <= 0) return;
-    this.sweepTimer = setInterval(() => {
-      this.sweeping = this.sweeping.then(() => this.sweep().catch(() => undefined));
-    }, every);
-    this.sweepTimer.unref();
+    if (this.deps.pool) this.sweeps.start(this.deps.recoveryIntervalMs ?? 30_000);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await this.sweeping;
+  onApplicationShutdown(): Promise<void> {
+    return this.sweeps.stop();
   }
 
   /** A fact of a job that may let its steps go on: submit the steps that are ready now. */

@@ -20,6 +20,7 @@ import {
   TENANT_RESERVATIONS_TABLE,
   tenantDirectoryProjection,
 } from '@gantry/projections';
+import { PeriodicTask } from '@gantry/messaging';
 import { AlertsService } from './alerts.service';
 import {
   JOB_ADMISSION_DEPENDENCIES,
@@ -55,8 +56,7 @@ interface ProjectedRow {
  */
 @Injectable()
 export class UsageReconcilerService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> = Promise.resolve();
+  private readonly passes = new PeriodicTask(() => this.reconcile());
   private readonly sink: PostgresProjectionSink | null;
 
   constructor(
@@ -70,17 +70,11 @@ export class UsageReconcilerService implements OnApplicationBootstrap, OnApplica
   }
 
   onApplicationBootstrap(): void {
-    const every = this.deps.reconcileIntervalMs ?? 10_000;
-    if (!this.sink || every <= 0) return;
-    this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.reconcile().catch(() => undefined));
-    }, every);
-    this.timer.unref();
+    if (this.sink) this.passes.start(this.deps.reconcileIntervalMs ?? 10_000);
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.passes.stop();
   }
 
   /** One pass over every tenant; public so tests (and an SRE's tool) can run one at will. */

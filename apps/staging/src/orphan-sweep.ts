@@ -1,6 +1,7 @@
 import { streamIdOf, type JobEvent } from '@gantry/contracts';
 import { evolve, initialJobState, type JobState } from '@gantry/domain';
 import { type PostgresEventStore } from '@gantry/event-store';
+import { PeriodicTask } from '@gantry/messaging';
 import { type Pool } from 'pg';
 import { findOrphanCandidates, isCommitted, withSweepLock } from './orphan-files.queries';
 import { type StagedFiles } from './staged-files.service';
@@ -43,23 +44,16 @@ export interface SweepResult {
  * time (a Postgres advisory lock); a tenant's own uploads are never candidates.
  */
 export class OrphanSweep {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> = Promise.resolve();
+  private readonly sweeps = new PeriodicTask(() => this.sweep());
 
   constructor(private readonly options: OrphanSweepOptions) {}
 
   start(): void {
-    if (this.options.intervalMs <= 0 || this.timer) return;
-    this.timer = setInterval(() => {
-      this.running = this.running.then(() => this.sweep().catch(() => undefined));
-    }, this.options.intervalMs);
-    this.timer.unref();
+    this.sweeps.start(this.options.intervalMs);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.sweeps.stop();
   }
 
   async sweep(): Promise<SweepResult> {

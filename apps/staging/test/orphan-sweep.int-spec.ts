@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type INestMicroservice } from '@nestjs/common';
 import { Client } from 'pg';
 import {
   ErrorCodes,
@@ -9,20 +8,12 @@ import {
   type CreateFileReply,
   type EventEnvelope,
 } from '@gantry/contracts';
-import { eventStoreMigrations } from '@gantry/event-store';
-import { messagingMigrations, sendCommand } from '@gantry/messaging';
-import { projectionMigrations, readStagedFile, stagedFilesMigrations } from '@gantry/projections';
-import {
-  aCommandEnvelope,
-  createServiceTestBed,
-  refusalOf,
-  type ServiceTestBed,
-} from '@gantry/service-testing';
-// Staged bytes are charged by admission (B1); in-process, so the test owns its lifetime.
-// eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
-import { startAdmissionApp } from '../../admission/src/app';
-import { startStagingApp, type StagingApp } from '../src/app';
-import { NatsBlobStore } from '../src/blob-store';
+import { sendCommand } from '@gantry/messaging';
+import { readStagedFile } from '@gantry/projections';
+import { aCommandEnvelope, refusalOf, type ServiceTestBed } from '@gantry/service-testing';
+import { type StagingApp } from '../src/app';
+import { type NatsBlobStore } from '../src/blob-store';
+import { startStagingTestBed, type StagingTestBed } from './support';
 
 /**
  * D4's orphan sweep on real Postgres and NATS: an attempt's file that its job never committed,
@@ -33,68 +24,27 @@ import { NatsBlobStore } from '../src/blob-store';
  */
 const GRACE_MS = 60_000;
 const tenant = 'metered';
+let staging: StagingTestBed;
 let bed: ServiceTestBed;
 let app: StagingApp;
-let admission: INestMicroservice;
 let blobs: NatsBlobStore;
 let now = Date.parse('2026-11-23T10:00:00.000Z');
 const iso = () => new Date(now).toISOString();
 
 beforeAll(async () => {
-  bed = await createServiceTestBed({
+  staging = await startStagingTestBed({
     name: 'gantry_stg_orphans',
-    migrations: [
-      ...eventStoreMigrations,
-      ...messagingMigrations,
-      ...projectionMigrations,
-      ...stagedFilesMigrations,
-    ],
-  });
-  blobs = await NatsBlobStore.open(bed.nc, bed.subjects);
-  admission = await startAdmissionApp({
-    nats: bed.nc,
-    subjects: bed.subjects,
-    store: bed.store,
-    logger: false,
-  });
-  await sendCommand(
-    bed.nc,
-    bed.subjects,
-    'admission',
-    'create-tenant',
-    aCommandEnvelope(
-      'CreateTenant',
-      { id: tenant, name: tenant, quotas: { storageBytes: 1_000_000 } },
-      { tenant: '_system', actor: 'admin' },
-    ),
-    { timeoutMs: 15_000 },
-  );
-  app = await startStagingApp({
-    nc: bed.nc,
-    subjects: bed.subjects,
-    pool: bed.pool,
-    store: bed.store,
-    blobs,
-    http: {
-      port: 0,
-      host: '127.0.0.1',
-      publicUrl: undefined,
-      secret: 'orphans-int-secret',
-      maxUploadBytes: 64 * 1024,
-    },
+    tenants: { [tenant]: { storageBytes: 1_000_000 } },
+    secret: 'orphans-int-secret',
+    maxUploadBytes: 64 * 1024,
+    clock: () => new Date(now),
     // Swept by the tests, not by a timer.
     orphans: { graceMs: GRACE_MS, intervalMs: 0 },
-    clock: () => new Date(now),
-    logger: false,
   });
+  ({ bed, app, blobs } = staging);
 }, 60_000);
 
-afterAll(async () => {
-  await app?.close();
-  await admission?.close();
-  await blobs?.destroy().catch(() => undefined);
-  await bed?.close();
-});
+afterAll(() => staging?.close());
 
 const command = (type: string, data: Record<string, unknown>, actor: string): CommandEnvelope =>
   aCommandEnvelope(type, data, { tenant, actor });

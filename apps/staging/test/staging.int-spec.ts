@@ -5,89 +5,34 @@ import {
   type CreateFileReply,
   type ResolveInputsReply,
 } from '@gantry/contracts';
-import { eventStoreMigrations } from '@gantry/event-store';
-import { messagingMigrations, sendCommand } from '@gantry/messaging';
-import { projectionMigrations, readStagedFile, stagedFilesMigrations } from '@gantry/projections';
-import {
-  aCommandEnvelope,
-  createServiceTestBed,
-  refusalOf,
-  type ServiceTestBed,
-} from '@gantry/service-testing';
-// Staged bytes are charged by admission (B1); in-process, so the test owns its lifetime.
-// eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
-import { startAdmissionApp } from '../../admission/src/app';
-import { type INestMicroservice } from '@nestjs/common';
-import { startStagingApp, type StagingApp } from '../src/app';
-import { NatsBlobStore } from '../src/blob-store';
+import { sendCommand } from '@gantry/messaging';
+import { readStagedFile } from '@gantry/projections';
+import { aCommandEnvelope, refusalOf, type ServiceTestBed } from '@gantry/service-testing';
+import { type StagingApp } from '../src/app';
+import { type NatsBlobStore } from '../src/blob-store';
+import { startStagingTestBed, type StagingTestBed } from './support';
 
 /** Staging in-process on real Postgres and NATS: its commands over NATS, its blobs over HTTP. */
 const MAX_UPLOAD = 64 * 1024;
+let staging: StagingTestBed;
 let bed: ServiceTestBed;
 let app: StagingApp;
-let admission: INestMicroservice;
 let blobs: NatsBlobStore;
 /** Moved forward by the expiry tests; everything else runs at a fixed instant. */
 let now = Date.parse('2026-11-23T10:00:00.000Z');
 
 beforeAll(async () => {
-  bed = await createServiceTestBed({
+  staging = await startStagingTestBed({
     name: 'gantry_stg',
-    migrations: [
-      ...eventStoreMigrations,
-      ...messagingMigrations,
-      ...projectionMigrations,
-      ...stagedFilesMigrations,
-    ],
-  });
-  blobs = await NatsBlobStore.open(bed.nc, bed.subjects);
-  admission = await startAdmissionApp({
-    nats: bed.nc,
-    subjects: bed.subjects,
-    store: bed.store,
-    logger: false,
-  });
-  for (const [id, quotas] of [
-    ['acme', {}],
-    ['globex', {}],
-    ['metered', { storageBytes: 10_000, ingressBytes: 20_000 }],
-  ] as const)
-    await sendCommand(
-      bed.nc,
-      bed.subjects,
-      'admission',
-      'create-tenant',
-      aCommandEnvelope(
-        'CreateTenant',
-        { id, name: id, quotas },
-        { tenant: '_system', actor: 'admin' },
-      ),
-      { timeoutMs: 15_000 },
-    );
-  app = await startStagingApp({
-    nc: bed.nc,
-    subjects: bed.subjects,
-    pool: bed.pool,
-    store: bed.store,
-    blobs,
-    http: {
-      port: 0,
-      host: '127.0.0.1',
-      publicUrl: undefined,
-      secret: 'int-test-secret',
-      maxUploadBytes: MAX_UPLOAD,
-    },
+    tenants: { acme: {}, globex: {}, metered: { storageBytes: 10_000, ingressBytes: 20_000 } },
+    secret: 'int-test-secret',
+    maxUploadBytes: MAX_UPLOAD,
     clock: () => new Date(now),
-    logger: process.env.GANTRY_TEST_LOGS ? ['log', 'warn', 'error'] : false,
   });
+  ({ bed, app, blobs } = staging);
 }, 60_000);
 
-afterAll(async () => {
-  await app?.close();
-  await admission?.close();
-  await blobs?.destroy().catch(() => undefined);
-  await bed?.close();
-});
+afterAll(() => staging?.close());
 
 const command = (type: string, data: Record<string, unknown>, tenant = 'acme'): CommandEnvelope =>
   aCommandEnvelope(type, data, { tenant, actor: `key:${tenant}` });

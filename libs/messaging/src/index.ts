@@ -2,6 +2,7 @@ export * from './connection';
 export * from './topology';
 export * from './publish';
 export * from './retry-policy';
+export * from './periodic';
 export * from './outcome';
 export * from './decode';
 export * from './trace-carrier';

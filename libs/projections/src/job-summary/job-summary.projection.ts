@@ -114,6 +114,14 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
     version,
     set: { ...set, updated_at: occurredAt },
   });
+  /** A fact about one step: its row changes, and the job's row moves to the stream's version. */
+  const stepFact = (
+    data: { readonly step: string; readonly run: number },
+    set: ProjectionRow,
+  ): ProjectionOp[] => [
+    ...update({}),
+    updateStep(data.step, { ...set, run: data.run, reason: set['reason'] ?? null }),
+  ];
   switch (event.type) {
     case 'JobSubmitted': {
       const { spec, parent } = event.data;
@@ -276,46 +284,25 @@ export const projectJobSummary = (event: EventEnvelope): ProjectionOp[] => {
         finished_at: event.data.cancelledAt ?? occurredAt,
       });
     case 'StepSubmitted':
-      return [
-        ...update({}),
-        updateStep(event.data.step, {
-          state: 'SUBMITTED',
-          run: event.data.run,
-          child_job_id: event.data.childJobId,
-          reason: null,
-        }),
-      ];
+      return stepFact(event.data, { state: 'SUBMITTED', child_job_id: event.data.childJobId });
     case 'StepSucceeded':
-      return [
-        ...update({}),
-        updateStep(event.data.step, {
-          state: 'SUCCEEDED',
-          run: event.data.run,
-          child_job_id: event.data.childJobId,
-          outputs: json(event.data.outputs),
-          reason: null,
-        }),
-      ];
+      return stepFact(event.data, {
+        state: 'SUCCEEDED',
+        child_job_id: event.data.childJobId,
+        outputs: json(event.data.outputs),
+      });
     case 'StepFailed':
-      return [
-        ...update({}),
-        updateStep(event.data.step, {
-          state: 'FAILED',
-          run: event.data.run,
-          child_job_id: event.data.childJobId,
-          reason: event.data.reason,
-        }),
-      ];
+      return stepFact(event.data, {
+        state: 'FAILED',
+        child_job_id: event.data.childJobId,
+        reason: event.data.reason,
+      });
     case 'StepSkipped':
-      return [
-        ...update({}),
-        updateStep(event.data.step, {
-          state: 'SKIPPED',
-          run: event.data.run,
-          child_job_id: null,
-          reason: event.data.reason,
-        }),
-      ];
+      return stepFact(event.data, {
+        state: 'SKIPPED',
+        child_job_id: null,
+        reason: event.data.reason,
+      });
     case 'StepsRetried':
       return [
         ...update({
