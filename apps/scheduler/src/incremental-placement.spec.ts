@@ -7,42 +7,9 @@ import {
 } from './incremental-placement';
 import { type JobView } from './job-view';
 import { placementSnapshot, type InFlightLease, type NodeFacts } from './placement-input';
+import { aQueuedJob as queuedJob, aSpec as spec, T0 } from './test-fixtures';
 
-const T0 = Date.parse('2026-11-23T12:00:00.000Z');
 const SEED = 11;
-
-const spec = (overrides: Record<string, unknown> = {}) =>
-  ({
-    command: ['true'],
-    env: {},
-    nodes: 1,
-    resources: { cpu: 1, memoryMiB: 256, gpu: 0 },
-    pool: 'cpu',
-    labels: {},
-    runtime: 'shell',
-    priority: 100,
-    retry: { maxAttempts: 1 },
-    inputs: [],
-    outputs: [],
-    steps: [],
-    ...overrides,
-  }) as unknown as NonNullable<JobView['spec']>;
-
-const queuedJob = (jobId: string, overrides: Partial<JobView> = {}): JobView => ({
-  tenant: 'acme',
-  jobId,
-  version: 3,
-  spec: spec(),
-  phase: 'queued',
-  attempt: 0,
-  leaseEpoch: 0,
-  queuedAt: T0,
-  notBefore: null,
-  lease: null,
-  cancelRequested: false,
-  preemptRequested: false,
-  ...overrides,
-});
 
 const aNode = (nodeId: string, overrides: Partial<NodeFacts> = {}): NodeFacts => ({
   nodeId,

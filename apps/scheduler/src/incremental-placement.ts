@@ -16,8 +16,7 @@ import {
   coreNodeOf,
   frontFirst,
   hasSpec,
-  type InFlightLease,
-  type NodeFacts,
+  type PlacementState,
 } from './placement-input';
 
 /**
@@ -44,12 +43,9 @@ import {
  */
 
 /** What the engine holds; `PlacementState` with the membership tests a per-job sync needs. */
-export interface LivePlacementState {
-  readonly nodes: Iterable<NodeFacts>;
-  readonly jobs: ReadonlyMap<string, JobView>;
+export interface LivePlacementState extends PlacementState {
   readonly queued: ReadonlySet<string>;
   readonly leased: ReadonlySet<string>;
-  readonly inFlight: ReadonlyMap<string, InFlightLease>;
 }
 
 export interface IncrementalPassOptions {

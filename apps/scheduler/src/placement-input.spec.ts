@@ -9,46 +9,14 @@ import {
   type NodeFacts,
   type PlacementState,
 } from './placement-input';
-
-const T0 = Date.parse('2026-11-23T12:00:00.000Z');
-
-const spec = (overrides: Record<string, unknown> = {}) =>
-  ({
-    command: ['true'],
-    env: {},
-    nodes: 1,
-    resources: { cpu: 1, memoryMiB: 256, gpu: 0 },
-    pool: 'cpu',
-    labels: {},
-    runtime: 'shell',
-    priority: 100,
-    retry: { maxAttempts: 1 },
-    inputs: [],
-    outputs: [],
-    steps: [],
-    ...overrides,
-  }) as unknown as NonNullable<JobView['spec']>;
+import { aQueuedJob, aSpec as spec, T0 } from './test-fixtures';
 
 const queuedJob = (
   jobId: string,
   tenant: string,
   queuedAt: number,
   overrides: Partial<JobView> = {},
-): JobView => ({
-  tenant,
-  jobId,
-  version: 3,
-  spec: spec(),
-  phase: 'queued',
-  attempt: 0,
-  leaseEpoch: 0,
-  queuedAt,
-  notBefore: null,
-  lease: null,
-  cancelRequested: false,
-  preemptRequested: false,
-  ...overrides,
-});
+): JobView => aQueuedJob(jobId, { tenant, queuedAt, ...overrides });
 
 const node = (nodeId: string, cpu: number, status: NodeFacts['status'] = 'ready'): NodeFacts => ({
   nodeId,

@@ -2,40 +2,13 @@ import { schedulePass } from '@gantry/scheduling';
 import { type JobView } from './job-view';
 import { placementSnapshot, type NodeFacts, type PlacementState } from './placement-input';
 import { choosePreemptions } from './preemption-choice';
-
-const T0 = Date.parse('2026-11-23T12:00:00.000Z');
+import { aQueuedJob, aSpec, T0 } from './test-fixtures';
 
 const spec = (priority: number, pool = 'batch') =>
-  ({
-    command: ['true'],
-    env: {},
-    nodes: 1,
-    resources: { cpu: 2, memoryMiB: 256, gpu: 0 },
-    pool,
-    labels: {},
-    runtime: 'shell',
-    priority,
-    retry: { maxAttempts: 1 },
-    inputs: [],
-    outputs: [],
-    steps: [],
-  }) as unknown as NonNullable<JobView['spec']>;
+  aSpec({ priority, pool, resources: { cpu: 2, memoryMiB: 256, gpu: 0 } });
 
-const job = (jobId: string, priority: number, overrides: Partial<JobView> = {}): JobView => ({
-  tenant: 'acme',
-  jobId,
-  version: 3,
-  spec: spec(priority, overrides.spec?.pool),
-  phase: 'queued',
-  attempt: 0,
-  leaseEpoch: 0,
-  queuedAt: T0,
-  notBefore: null,
-  lease: null,
-  cancelRequested: false,
-  preemptRequested: false,
-  ...overrides,
-});
+const job = (jobId: string, priority: number, overrides: Partial<JobView> = {}): JobView =>
+  aQueuedJob(jobId, { spec: spec(priority, overrides.spec?.pool), ...overrides });
 
 const node = (nodeId: string, pool = 'batch'): NodeFacts => ({
   nodeId,
