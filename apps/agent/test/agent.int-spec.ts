@@ -7,14 +7,14 @@ import path from 'node:path';
 import { type INestMicroservice } from '@nestjs/common';
 import { type LeaseOffer, type LogChunk } from '@gantry/contracts';
 import { eventStoreMigrations } from '@gantry/event-store';
-import { messagingMigrations, sendCommand, streamNames } from '@gantry/messaging';
+import { messagingMigrations, streamNames } from '@gantry/messaging';
 import { liveGroupMembers } from '@gantry/process-runner';
 import { createServiceTestBed, type ServiceTestBed } from '@gantry/service-testing';
 // The real controller, in-process, as admission's tests do: the test owns its lifetime.
 // eslint-disable-next-line @nx/enforce-module-boundaries -- a test-only seam
 import { startControllerApp } from '../../controller/src/app';
 import { startAgent, type Agent } from '../src/agent';
-import { FakeScheduler, aCommand, anOffer, eventually, testAgentOptions } from './support';
+import { FakeScheduler, anOffer, controllerCommand, eventually, testAgentOptions } from './support';
 
 /**
  * Two agents in-process against the real controller (Postgres, NATS) and a fake scheduler: jobs are
@@ -93,10 +93,7 @@ const send = <T = { jobId: string; state: string }>(
   verb: string,
   type: string,
   data: Record<string, unknown>,
-) =>
-  sendCommand<T>(bed.nc, bed.subjects, 'controller', verb, aCommand(tenant, type, data), {
-    timeoutMs: 15_000,
-  });
+): Promise<T> => controllerCommand(bed.nc, bed.subjects, tenant)<T>(verb, type, data);
 
 /** A job submitted, admitted, queued and leased under epoch 1 to n1 (rank 0) and, for two nodes, n2. */
 const leasedJob = async (

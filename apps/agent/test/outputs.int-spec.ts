@@ -34,7 +34,14 @@ import { NatsBlobStore } from '../../staging/src/blob-store';
 import { startAgent, type Agent } from '../src/agent';
 import { natsInputResolver } from '../src/inputs';
 import { natsFileCreator, type FileCreator } from '../src/outputs';
-import { FakeScheduler, aCommand, anOffer, eventually, testAgentOptions } from './support';
+import {
+  FakeScheduler,
+  aCommand,
+  anOffer,
+  controllerCommand,
+  eventually,
+  testAgentOptions,
+} from './support';
 
 /**
  * D4 and D7 end to end through a real agent, the real controller and real staging (Postgres,
@@ -140,10 +147,7 @@ const send = <T = { jobId: string; state: string }>(
   verb: string,
   type: string,
   data: Record<string, unknown>,
-) =>
-  sendCommand<T>(bed.nc, bed.subjects, 'controller', verb, aCommand(tenant, type, data), {
-    timeoutMs: 15_000,
-  });
+): Promise<T> => controllerCommand(bed.nc, bed.subjects, tenant)<T>(verb, type, data);
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 

@@ -8,7 +8,7 @@ import {
   type NodeHeartbeat,
   type SubjectCatalogue,
 } from '@gantry/contracts';
-import { encodeReply, successReply } from '@gantry/messaging';
+import { encodeReply, sendCommand, successReply } from '@gantry/messaging';
 import path from 'node:path';
 import { type AgentOptions } from '../src/agent';
 
@@ -163,3 +163,15 @@ export const testAgentOptions = (
     enrolToken: 'test-token',
     killGraceMs: 2_000,
   }) satisfies Partial<AgentOptions>;
+
+/** A command to the controller as the tenant, waited on as an int test can afford to. */
+export const controllerCommand =
+  (nc: NatsConnection, subjects: SubjectCatalogue, tenant: string) =>
+  <T = { jobId: string; state: string }>(
+    verb: string,
+    type: string,
+    data: Record<string, unknown>,
+  ): Promise<T> =>
+    sendCommand<T>(nc, subjects, 'controller', verb, aCommand(tenant, type, data), {
+      timeoutMs: 15_000,
+    });

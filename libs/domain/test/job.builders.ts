@@ -8,7 +8,13 @@ import {
   type RankAssignment,
   type RetryPolicy,
 } from '@gantry/contracts';
-import { foldJob, type JobIdentity, type JobState } from '../src/index';
+import {
+  foldJob,
+  type DecisionFacts,
+  type JobIdentity,
+  type JobState,
+  type StoredFile,
+} from '../src/index';
 
 /**
  * Fixtures for the job aggregate's tests (CONVENTIONS.md, "Builders for fixtures"). Histories
@@ -21,6 +27,21 @@ export const at = (seconds: number): Date => new Date(T0 + seconds * 1_000);
 export const iso = (seconds: number): string => at(seconds).toISOString();
 /** The default "now" of a decision: after every event a builder writes. */
 export const NOW = at(1_000);
+
+/** A stored file as a report names it: the ref and digest repeat `digit`, so each is told apart. */
+export const anOutput = (name: string, digit: string, size = 3): OutputFile => ({
+  name,
+  ref: `file-${digit.repeat(32)}`,
+  size,
+  sha256: digit.repeat(64),
+});
+
+/** The artifact store's answer (D4) when it holds exactly what each file says. */
+export const holding = (...files: OutputFile[]): DecisionFacts => ({
+  storedFiles: new Map<string, StoredFile>(
+    files.map((f) => [f.ref, { size: f.size, sha256: f.sha256 }]),
+  ),
+});
 
 export const nodesOf = (count: number, prefix = 'node'): RankAssignment[] =>
   Array.from({ length: count }, (_, rank) => ({ nodeId: `${prefix}-${rank}`, rank }));

@@ -369,6 +369,145 @@ describe('a rebuild from the store', () => {
     }
   });
 
+  it('rebuilds the steps of jobs with steps (D5), fan-outs included, to the same rows', async () => {
+    const T = (s: number): string =>
+      new Date(Date.parse('2026-01-01T00:00:00Z') + s * 1_000).toISOString();
+    const spec = { command: ['true'], resources: { cpu: 1, memoryMiB: 64 } };
+    const withSteps = 'steps-1';
+    const fanned = 'fanout-1';
+    const histories: [string, { type: string; data: Record<string, unknown> }[]][] = [
+      [
+        withSteps,
+        [
+          {
+            type: 'JobSubmitted',
+            data: {
+              jobId: withSteps,
+              idempotencyKey: null,
+              spec: { ...spec, steps: [{ name: 'a' }, { name: 'b', dependsOn: ['a'] }] },
+            },
+          },
+          { type: 'JobAdmitted', data: { jobId: withSteps, admittedAt: T(1) } },
+          {
+            type: 'JobBlocked',
+            data: { jobId: withSteps, waitingOn: ['a', 'b'], blockedAt: T(1) },
+          },
+          {
+            type: 'StepSubmitted',
+            data: { jobId: withSteps, step: 'a', run: 1, childJobId: 'c-a', submittedAt: T(2) },
+          },
+          {
+            type: 'StepFailed',
+            data: {
+              jobId: withSteps,
+              step: 'a',
+              run: 1,
+              childJobId: 'c-a',
+              childState: 'FAILED',
+              reason: 'exit 3',
+              failedAt: T(3),
+            },
+          },
+          {
+            type: 'StepSkipped',
+            data: { jobId: withSteps, step: 'b', run: 1, reason: 'a failed', skippedAt: T(3) },
+          },
+          {
+            type: 'StepsFailed',
+            data: {
+              jobId: withSteps,
+              run: 1,
+              reason: 'a failed',
+              failedSteps: ['a'],
+              skippedSteps: ['b'],
+              failedAt: T(3),
+            },
+          },
+          {
+            type: 'StepsRetried',
+            data: { jobId: withSteps, run: 2, steps: ['a', 'b'], retriedBy: 'k', retriedAt: T(4) },
+          },
+          {
+            type: 'StepSubmitted',
+            data: { jobId: withSteps, step: 'a', run: 2, childJobId: 'c-a2', submittedAt: T(5) },
+          },
+        ],
+      ],
+      [
+        fanned,
+        [
+          { type: 'JobSubmitted', data: { jobId: fanned, idempotencyKey: null, spec } },
+          { type: 'JobAdmitted', data: { jobId: fanned, admittedAt: T(1) } },
+          { type: 'JobQueued', data: { jobId: fanned, queuedAt: T(1) } },
+          {
+            type: 'JobLeased',
+            data: {
+              jobId: fanned,
+              attempt: 1,
+              leaseEpoch: 1,
+              nodes: [{ nodeId: 'n1', rank: 0 }],
+              leaseExpiresAt: T(60),
+              leasedAt: T(2),
+            },
+          },
+          {
+            type: 'JobStarted',
+            data: { jobId: fanned, attempt: 1, leaseEpoch: 1, startedAt: T(2) },
+          },
+          {
+            type: 'JobFannedOut',
+            data: {
+              jobId: fanned,
+              attempt: 1,
+              leaseEpoch: 1,
+              exitCodes: [0],
+              children: [{ name: 'part', spec }],
+              fannedOutAt: T(3),
+            },
+          },
+        ],
+      ],
+    ];
+    for (const [jobId, events] of histories) {
+      await store.append(
+        `job-${jobId}`,
+        'no_stream',
+        events.map((event) => ({
+          ...event,
+          data: eventRegistry.validateData(event.type, event.data) as Record<string, unknown>,
+          metadata: { tenant: 'acme', causationId: null, correlationId: `corr-${jobId}` },
+        })),
+      );
+    }
+    await catchUpProjection(store, sink);
+    const rows = async () => ({
+      steps: (
+        await pool.query(
+          'SELECT * FROM job_steps WHERE job_id = ANY($1) ORDER BY job_id, position',
+          [[withSteps, fanned]],
+        )
+      ).rows,
+      jobs: (
+        await pool.query('SELECT * FROM job_summary WHERE job_id = ANY($1) ORDER BY job_id', [
+          [withSteps, fanned],
+        ])
+      ).rows,
+    });
+    const live = await rows();
+    expect(live.steps.map((r) => [r.job_id, r.step, r.state, r.run, r.child_job_id])).toEqual([
+      [fanned, 'part', 'WAITING', 1, null],
+      [withSteps, 'a', 'SUBMITTED', 2, 'c-a2'],
+      [withSteps, 'b', 'WAITING', 2, null],
+    ]);
+    expect(live.jobs.map((r) => [r.job_id, r.state, r.run])).toEqual([
+      [fanned, 'BLOCKED', 1],
+      [withSteps, 'BLOCKED', 2],
+    ]);
+
+    await rebuildProjection(store, sink);
+    expect(await rows()).toEqual(live);
+  });
+
   it('catches up from its store checkpoint without reapplying what it already has', async () => {
     const early = aJob().submitted();
     await appendHistory(early);

@@ -4,11 +4,17 @@ import {
   type ErrorCode,
   type JobCommand,
   type JobEvent,
-  type OutputFile,
 } from '@gantry/contracts';
-import { aJob, commandsFor, NOW, type JobHistoryBuilder } from '../../test/job.builders';
+import {
+  aJob,
+  commandsFor,
+  NOW,
+  type JobHistoryBuilder,
+  anOutput,
+  holding,
+} from '../../test/job.builders';
 import { evolve, isLegalInState, type SubmittedJob } from './job.aggregate';
-import { decide, type DecisionFacts, type StoredFile } from './job.decide';
+import { decide, type DecisionFacts } from './job.decide';
 
 /**
  * D4 outputs and D7 checkpoints: given events, when a worker-side report, then events or the
@@ -16,22 +22,9 @@ import { decide, type DecisionFacts, type StoredFile } from './job.decide';
  */
 const c = commandsFor('j-1');
 
-const anOutput = (name: string, digit: string, size = 3): OutputFile => ({
-  name,
-  ref: `file-${digit.repeat(32)}`,
-  size,
-  sha256: digit.repeat(64),
-});
 const model = anOutput('model.bin', 'a');
 const metrics = anOutput('metrics.json', 'b');
 const ckpt = anOutput('step-100.ckpt', 'c');
-
-/** The store holds exactly what each file says. */
-const holding = (...files: OutputFile[]): DecisionFacts => ({
-  storedFiles: new Map<string, StoredFile>(
-    files.map((f) => [f.ref, { size: f.size, sha256: f.sha256 }]),
-  ),
-});
 
 const running = (nodes = 1) =>
   aJob().withNodes(nodes).submitted().admitted().queued().leased().started();

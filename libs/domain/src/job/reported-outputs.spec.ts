@@ -1,28 +1,16 @@
-import { ErrorCodes, GantryError, type OutputFile } from '@gantry/contracts';
-import { aJob, commandsFor, NOW } from '../../test/job.builders';
+import { ErrorCodes, GantryError } from '@gantry/contracts';
+import { aJob, commandsFor, NOW, anOutput, holding } from '../../test/job.builders';
 import { evolve, type SubmittedJob } from './job.aggregate';
-import { decide, type DecisionFacts, type StoredFile } from './job.decide';
+import { decide } from './job.decide';
 import { checkReportedOutputs } from './reported-outputs';
 
 /** D4: every rank's outputs, one set of names per attempt. */
 const c = commandsFor('j-1');
 
-const anOutput = (name: string, digit: string): OutputFile => ({
-  name,
-  ref: `file-${digit.repeat(32)}`,
-  size: 3,
-  sha256: digit.repeat(64),
-});
 const model = anOutput('model.bin', 'a');
 const shard1 = anOutput('rank1-shard.bin', 'b');
 /** Rank 0 wrote a file named like rank 1's. */
 const impostor = anOutput('rank1-shard.bin', 'c');
-
-const holding = (...files: OutputFile[]): DecisionFacts => ({
-  storedFiles: new Map<string, StoredFile>(
-    files.map((f) => [f.ref, { size: f.size, sha256: f.sha256 }]),
-  ),
-});
 
 const running = (nodes: number) =>
   aJob().withNodes(nodes).submitted().admitted().queued().leased().started();

@@ -10,7 +10,7 @@ import {
   type JobSpec,
   type OutputFile,
 } from '@gantry/contracts';
-import { aJob, childOf, commandsFor, NOW, type StepInput } from '../../test/job.builders';
+import { aJob, childOf, commandsFor, NOW, type StepInput, anOutput } from '../../test/job.builders';
 import {
   evolve,
   foldJob,
@@ -37,12 +37,6 @@ import {
  */
 const c = commandsFor('j-1');
 
-const anOutput = (name: string, digit: string): OutputFile => ({
-  name,
-  ref: `file-${digit.repeat(32)}`,
-  size: 3,
-  sha256: digit.repeat(64),
-});
 const prepared = anOutput('clean.csv', 'a');
 const trained = anOutput('model.bin', 'b');
 const scored = anOutput('scores.json', 'c');
